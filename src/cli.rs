@@ -1,0 +1,1 @@
+//! argv → `Command`, and the help texts.

@@ -1,0 +1,2 @@
+//! The Docker Engine API over the unix socket.
+pub mod stats;

@@ -1,0 +1,1 @@
+//! Stats math (placeholder; being written).

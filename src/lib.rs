@@ -1,0 +1,33 @@
+//! dockmon-agent: a small, single-threaded DockMon agent for constrained Docker hosts.
+//!
+//! Layers, lowest first; imports only go down:
+//!
+//! ```text
+//! limits            every capacity, timeout and budget, with its reason
+//! rfc3339           time stamps into stack buffers
+//! http              HTTP/1.1 wire: request heads, response heads, body decoders, one connection
+//! ws                WebSocket wire (RFC 6455, client side)
+//! docker            the Engine API over the unix socket: endpoint, version, calls, stats math
+//! config            environment → Config, pure
+//! cli               argv → Command, help texts
+//! modes             the drivers that own timers and wire the layers together: snapshot, watch
+//! ```
+//!
+//! Bytes and behaviour are kept apart: `http`, `ws` and the parsers under `docker` are pure functions over
+//! borrowed bytes; one connection type per protocol touches a socket.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod config;
+pub mod docker;
+pub mod http;
+pub mod limits;
+pub mod modes;
+pub mod rfc3339;
+pub mod ws;
+
+/// The version this binary reports (`VERSION` at build time, else the package version).
+pub const VERSION: &str = env!("DOCKMON_AGENT_VERSION");
+/// The git commit this binary was built from (`COMMIT` at build time, else `git rev-parse`).
+pub const COMMIT: &str = env!("DOCKMON_AGENT_COMMIT");

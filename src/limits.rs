@@ -1,0 +1,84 @@
+//! Every compile-time ceiling, default timeout and budget, each with its reason.
+//!
+//! Nothing else in the crate writes a capacity or a timeout as a bare number. A value here is the
+//! most the agent will ever hold; runtime budgets (board profiles, flags) may lower them, never raise them.
+
+// ---- HTTP over the Docker socket -------------------------------------------------------------------
+
+/// Largest response head accepted. Docker's heads are about 300 bytes; 8 KiB is the common server default
+/// (nginx `large_client_header_buffers`), so anything bigger is not a Docker engine.
+pub const HEAD_MAX_BYTES: usize = 8 * 1024;
+/// Header slots handed to httparse (a stack array). Docker sends about 8 headers.
+pub const HEADER_MAX_COUNT: usize = 32;
+/// Longest value of a header we keep (`Api-Version`, `Sec-WebSocket-Accept`, `Server`).
+pub const HEADER_VALUE_MAX_BYTES: usize = 128;
+/// Headers a caller may ask the head parser to keep (`http::head::parse`'s capture list).
+pub const HEADER_CAPTURE_MAX_COUNT: usize = 4;
+/// Longest chunk-size or trailer line in a chunked body (RFC 9112 §7.1). Docker writes bare hex sizes;
+/// 256 bytes leaves room for chunk extensions.
+pub const CHUNK_LINE_MAX_BYTES: usize = 256;
+/// Read buffer of one connection, allocated once for its life. Holds a whole head (so at least
+/// `HEAD_MAX_BYTES`) and reads bodies in slices of this size.
+pub const CONN_BUF_BYTES: usize = HEAD_MAX_BYTES;
+/// Idle keep-alive connections to the engine kept for reuse. Two cover the steady state of one stats
+/// call and one list or inspect at a time; more would only hold sockets in dockerd.
+pub const IDLE_CONN_MAX_COUNT: usize = 2;
+
+// ---- Body caps per Docker endpoint (bytes) ---------------------------------------------------------
+
+/// `/_ping` answers `OK`.
+pub const PING_BODY_MAX_BYTES: usize = 64;
+/// `/info`: about 3 KiB on a plain host; swarm, plugins and registry mirrors add a few KiB.
+pub const INFO_BODY_MAX_BYTES: usize = 64 * 1024;
+/// `/version`: about 1 KiB.
+pub const VERSION_BODY_MAX_BYTES: usize = 16 * 1024;
+/// `/containers/json?all=1`: about 1.2 KiB per container with a few labels and ports; 2 MiB covers
+/// well over a thousand containers. The buffer grows only as far as the answer needs.
+pub const LIST_BODY_MAX_BYTES: usize = 2 * 1024 * 1024;
+/// `/containers/{id}/json`: 6-10 KiB typical; large env and label sets stay well under this.
+pub const INSPECT_BODY_MAX_BYTES: usize = 256 * 1024;
+/// One stats document: about 2 KiB on cgroup v1 with 2 CPUs; `percpu_usage` and per-device blkio lists
+/// grow it on big machines (128 CPUs add about 2 KiB).
+pub const STATS_BODY_MAX_BYTES: usize = 32 * 1024;
+/// One `/events` JSON line. An event carries every label of its container; 16 KiB holds hundreds.
+pub const EVENT_LINE_MAX_BYTES: usize = 16 * 1024;
+/// Error bodies (`{"message": ...}`) are read this far and the rest is dropped.
+pub const ERROR_BODY_MAX_BYTES: usize = 4 * 1024;
+
+// ---- Docker identifiers ------------------------------------------------------------------------------
+
+/// A full container ID is 64 hex characters.
+pub const CONTAINER_ID_MAX_BYTES: usize = 64;
+/// Longest request target we build (endpoint, ID, query).
+pub const REQUEST_TARGET_MAX_BYTES: usize = 512;
+
+// ---- Timeouts (milliseconds) -------------------------------------------------------------------------
+
+/// Connecting to the local socket is instant when dockerd is alive.
+pub const CONNECT_TIMEOUT_MS: u64 = 3_000;
+/// Ordinary engine calls (`/info`, list, inspect): head and body within this time, so a stalled engine
+/// is an error instead of a hang. Docker 20.10 answers a list of 100 containers in about 50 ms.
+pub const CALL_TIMEOUT_MS: u64 = 10_000;
+/// One stats call. One-shot answers come at once; without one-shot (API < 1.41) Docker waits about a
+/// second to fill `precpu_stats`, and a loaded Pi can double that.
+pub const STATS_TIMEOUT_MS: u64 = 5_000;
+
+// ---- API versions ------------------------------------------------------------------------------------
+
+/// Newest Docker API version this agent speaks; we call `/v<min(server, this)>`. The same ceiling as
+/// DockMon's Go agent (Docker SDK v28.5.2).
+pub const API_VERSION_MAX: (u16, u16) = (1, 51);
+/// Oldest API version we accept. 1.24 is Docker 1.12; everything we call exists there except
+/// `one-shot` stats (1.41), which we then leave out.
+pub const API_VERSION_MIN: (u16, u16) = (1, 24);
+/// First API version with `one-shot=true` on `/containers/{id}/stats` (Docker 20.10).
+pub const API_VERSION_ONE_SHOT: (u16, u16) = (1, 41);
+
+// ---- Local modes -------------------------------------------------------------------------------------
+
+/// Stats calls in flight at once in `snapshot` and `watch` (the budgeted sampler replaces this).
+pub const STATS_IN_FLIGHT_DEFAULT: usize = 4;
+/// Default `watch` interval: the pace of `docker stats`, at one call per container per interval.
+pub const WATCH_INTERVAL_DEFAULT_MS: u64 = 2_000;
+/// Default `snapshot` window between the two samples that give CPU %.
+pub const SNAPSHOT_WINDOW_DEFAULT_MS: u64 = 1_000;

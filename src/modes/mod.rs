@@ -1,0 +1,1 @@
+//! The drivers: they own timers and wire the layers together.

@@ -1,0 +1,1 @@
+//! Time stamps (RFC 3339) formatted into stack buffers.
