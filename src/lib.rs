@@ -8,6 +8,7 @@
 //! http              HTTP/1.1 wire: request heads, response heads, body decoders, one connection
 //! ws                WebSocket wire (RFC 6455, client side)
 //! docker            the Engine API over the unix socket: endpoint, version, calls, stats math
+//! dockmon           the DockMon agent protocol: message shapes
 //! config            environment → Config, pure
 //! cli               argv → Command, help texts
 //! modes             the drivers that own timers and wire the layers together: snapshot, watch
@@ -21,6 +22,7 @@
 pub mod cli;
 pub mod config;
 pub mod docker;
+pub mod dockmon;
 pub mod http;
 pub mod limits;
 pub mod modes;

@@ -77,7 +77,9 @@ pub const API_VERSION_ONE_SHOT: (u16, u16) = (1, 41);
 // ---- Local modes -------------------------------------------------------------------------------------
 
 /// Stats calls in flight at once in `snapshot` and `watch` (the budgeted sampler replaces this).
-pub const STATS_IN_FLIGHT_DEFAULT: usize = 4;
+/// Docker 20.10 answers a one-shot call at its next one-second collection tick, so calls made one
+/// after another take a second each; eight overlapping calls cover a Pi's worth of containers.
+pub const STATS_IN_FLIGHT_DEFAULT: usize = 8;
 /// Default `watch` interval: the pace of `docker stats`, at one call per container per interval.
 pub const WATCH_INTERVAL_DEFAULT_MS: u64 = 2_000;
 /// Default `snapshot` window between the two samples that give CPU %.

@@ -1,2 +1,157 @@
-//! The Docker Engine API over the unix socket.
+//! The Docker Engine API over the unix socket. Builds on [`crate::http`]; knows nothing of DockMon.
+//!
+//! - [`endpoint`]: which socket (`DOCKER_HOST`, else the usual paths), pure.
+//! - [`version`]: API version parsing and negotiation, pure.
+//! - [`client`]: the calls, each with its body cap and deadline, over a small keep-alive pool.
+//! - [`types`]: the fields we read from Docker's JSON, borrowed from the caller's buffer.
+//! - [`lines`]: newline-delimited JSON streams (`/events`, streamed stats) cut into bounded lines.
+//! - [`stats`]: the stats math, pure.
+pub mod client;
+pub mod endpoint;
+pub mod lines;
 pub mod stats;
+pub mod types;
+pub mod version;
+
+pub use client::Client;
+pub use endpoint::Endpoint;
+
+use std::fmt;
+
+/// Why the socket could not be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    /// No file at the socket path.
+    NoSuchFile,
+    /// The file exists but we may not open it.
+    PermissionDenied,
+    /// The file exists but nothing listens on it (dockerd stopped and left its socket).
+    Refused,
+    /// The path is not a socket.
+    NotASocket,
+    /// Connecting took longer than `CONNECT_TIMEOUT_MS`.
+    Timeout,
+    /// Any other error of `connect(2)`.
+    Other(std::io::ErrorKind),
+}
+
+/// Everything that can go wrong talking to the engine. Each variant names the endpoint or the call.
+#[derive(Debug)]
+pub enum Error {
+    /// `DOCKER_HOST` names a scheme we do not speak yet.
+    UnsupportedHost(String),
+    /// `DOCKER_HOST` is not a URL we understand.
+    BadHost(String),
+    /// Connecting to the socket failed.
+    Unreachable {
+        /// `unix:///path`.
+        endpoint: String,
+        /// Why.
+        why: Unreachable,
+    },
+    /// The engine speaks an API older than we support.
+    ApiTooOld {
+        /// What `/_ping` said.
+        server: String,
+    },
+    /// The HTTP exchange failed (timeout, truncation, oversized head or body, garbage).
+    Http {
+        /// `METHOD /path` of the call.
+        call: String,
+        /// The HTTP layer's error.
+        source: crate::http::Error,
+    },
+    /// The engine answered with an error status.
+    Status {
+        /// `METHOD /path` of the call.
+        call: String,
+        /// The status code.
+        status: u16,
+        /// Docker's `message`, or the start of the body.
+        message: String,
+    },
+    /// The engine's JSON did not have the shape we need.
+    Json {
+        /// `METHOD /path` of the call.
+        call: String,
+        /// serde's message (with line and column).
+        message: String,
+    },
+    /// A stream line was longer than its cap.
+    LineTooLong {
+        /// `METHOD /path` of the stream.
+        call: String,
+        /// The cap.
+        max: usize,
+    },
+}
+
+impl Error {
+    /// True when the container (or other object) named in the call does not exist (HTTP 404).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Status { status: 404, .. })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::UnsupportedHost(h) => write!(
+                f,
+                "DOCKER_HOST={h} is not supported yet: only unix:// sockets are; mount the socket and set DOCKER_HOST=unix:///var/run/docker.sock"
+            ),
+            Error::BadHost(h) => write!(
+                f,
+                "DOCKER_HOST={h:?} is not a Docker endpoint; use unix:///path/to/docker.sock"
+            ),
+            Error::Unreachable { endpoint, why } => match why {
+                Unreachable::NoSuchFile => write!(
+                    f,
+                    "cannot reach Docker at {endpoint}: no such file; is dockerd running? set DOCKER_HOST"
+                ),
+                Unreachable::PermissionDenied => write!(
+                    f,
+                    "cannot reach Docker at {endpoint}: permission denied; run as root, add this user to the docker group, or in a container add --group-add $(stat -c %g {})",
+                    endpoint.trim_start_matches("unix://")
+                ),
+                Unreachable::Refused => write!(
+                    f,
+                    "cannot reach Docker at {endpoint}: connection refused; the socket exists but dockerd is not listening (is it running?)"
+                ),
+                Unreachable::NotASocket => write!(
+                    f,
+                    "cannot reach Docker at {endpoint}: not a socket; set DOCKER_HOST to the engine's socket"
+                ),
+                Unreachable::Timeout => write!(
+                    f,
+                    "cannot reach Docker at {endpoint}: connect timed out after {} ms",
+                    crate::limits::CONNECT_TIMEOUT_MS
+                ),
+                Unreachable::Other(kind) => {
+                    write!(f, "cannot reach Docker at {endpoint}: {kind}")
+                }
+            },
+            Error::ApiTooOld { server } => write!(
+                f,
+                "the engine speaks Docker API {server}, older than the {}.{} this agent needs",
+                crate::limits::API_VERSION_MIN.0,
+                crate::limits::API_VERSION_MIN.1
+            ),
+            Error::Http { call, source } => write!(f, "docker {call}: {source}"),
+            Error::Status {
+                call,
+                status,
+                message,
+            } => write!(f, "docker {call}: HTTP {status}: {message}"),
+            Error::Json { call, message } => {
+                write!(f, "docker {call}: unexpected JSON: {message}")
+            }
+            Error::LineTooLong { call, max } => write!(
+                f,
+                "docker {call}: stream line longer than {max} bytes (EVENT_LINE_MAX_BYTES)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

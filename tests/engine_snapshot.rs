@@ -1,0 +1,212 @@
+//! `snapshot` against the real engine: it lists exactly what `docker ps -a` lists, and its stats agree
+//! with `docker stats --no-stream` (memory within 5% or 256 KiB, network and block I/O exactly at the
+//! CLI's display precision, CPU within 5 points for a burner capped at half a core).
+mod support;
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use support::*;
+
+fn snapshot() -> Value {
+    let (out, _) = run_agent(&["snapshot"], &[], Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "snapshot failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("snapshot prints one JSON document")
+}
+
+fn ids_in(doc: &Value) -> BTreeSet<String> {
+    doc["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn docker_ps_all() -> BTreeSet<String> {
+    docker(&["ps", "-a", "--no-trunc", "--format", "{{.ID}}"])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn entry<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("{id} not in snapshot"))
+}
+
+/// Formats like go-units HumanSizeWithPrecision(n, 3), as `docker stats` prints NET I/O and BLOCK I/O.
+fn human(n: u64) -> String {
+    dockmon_agent::modes::table::decimal(n)
+}
+
+#[test]
+fn snapshot_lists_every_container_and_agrees_with_docker_stats() {
+    require_engine();
+    let mut c = Containers::new("snap");
+    let idle = c.run("idle", &[], &["sleep", "100000"]);
+    let burner = c.run(
+        "burner",
+        &["--cpus", "0.5"],
+        &["sh", "-c", "while :; do :; done"],
+    );
+    let memory = c.run(
+        "memory",
+        &[],
+        &[
+            "sh",
+            "-c",
+            "head -c 33554432 /dev/zero > /dev/shm/hold; sleep 100000",
+        ],
+    );
+    let disk = c.run(
+        "disk",
+        &[],
+        &["sh", "-c", "dd if=/dev/zero of=/f bs=1M count=8 oflag=direct; dd if=/f of=/dev/null bs=1M iflag=direct; sleep 100000"],
+    );
+    let logger = c.run(
+        "logger",
+        &[],
+        // One process that prints five lines a second (a shell loop would fork `sleep` and make its
+        // memory swing between two readings).
+        &["ping", "-i", "0.2", "127.0.0.1"],
+    );
+    let stopped = c.run("stopped", &[], &["true"]);
+    let created = c.create("created", &["true"]);
+    docker(&["wait", &stopped]);
+    // Let the writers finish and the burner reach its quota.
+    std::thread::sleep(Duration::from_secs(3));
+
+    // The container set: compare against `docker ps -a` taken right before and after, so a container
+    // created by something else in the meantime is told apart from a real miss.
+    let mut agreed = false;
+    for _ in 0..3 {
+        let before = docker_ps_all();
+        let doc = snapshot();
+        let after = docker_ps_all();
+        if before == after {
+            assert_eq!(
+                ids_in(&doc),
+                before,
+                "snapshot lists exactly `docker ps -a`"
+            );
+            agreed = true;
+            break;
+        }
+    }
+    assert!(agreed, "the container set kept changing under the test");
+
+    let doc1 = snapshot();
+    let names: Vec<String> = ["idle", "burner", "memory", "disk", "logger"]
+        .iter()
+        .map(|n| c.name(n))
+        .collect();
+    let mut args = vec!["stats", "--no-stream", "--format", "{{json .}}"];
+    args.extend(names.iter().map(String::as_str));
+    let cli = docker(&args);
+    let doc2 = snapshot();
+
+    let engine = &doc1["engine"];
+    assert!(engine["id"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(engine["cpus"].as_u64().unwrap() >= 1);
+    assert!(engine["mem_total"].as_u64().unwrap() > 0);
+    assert!(engine["api_version"].as_str().unwrap().starts_with("1."));
+
+    for id in [&stopped, &created] {
+        let e = entry(&doc1, id);
+        assert!(
+            e.get("stats").is_none(),
+            "no stats for a container that is not running"
+        );
+        assert_ne!(e["state"], "running");
+    }
+    assert_eq!(
+        entry(&doc1, &idle)["name"],
+        c.name("idle"),
+        "name without the slash"
+    );
+    assert_eq!(entry(&doc1, &idle)["image"], IMAGE);
+
+    for line in cli.lines() {
+        let row: Value = serde_json::from_str(line).unwrap();
+        let name = row["Name"].as_str().unwrap();
+        let id = [&idle, &burner, &memory, &disk, &logger]
+            .into_iter()
+            .find(|id| id.starts_with(row["ID"].as_str().unwrap()))
+            .unwrap();
+        let (s1, s2) = (&entry(&doc1, id)["stats"], &entry(&doc2, id)["stats"]);
+        assert!(s1.is_object(), "{name}: {}", entry(&doc1, id));
+        let field = |s: &Value, k: &str| s[k].as_u64().unwrap_or_else(|| panic!("{name}.{k}"));
+
+        // Network and block I/O: exact at the CLI's precision, against either bracketing snapshot.
+        let (net_rx, net_tx) = row["NetIO"].as_str().unwrap().split_once(" / ").unwrap();
+        let (blk_r, blk_w) = row["BlockIO"].as_str().unwrap().split_once(" / ").unwrap();
+        for (cli_value, key) in [
+            (net_rx, "network_rx"),
+            (net_tx, "network_tx"),
+            (blk_r, "disk_read"),
+            (blk_w, "disk_write"),
+        ] {
+            let ours = [human(field(s1, key)), human(field(s2, key))];
+            assert!(
+                ours.contains(&cli_value.to_string()),
+                "{name} {key}: docker stats says {cli_value}, snapshot says {ours:?}"
+            );
+        }
+
+        // Memory: within 5% or 256 KiB of the CLI (whose figure has 4 significant digits).
+        let cli_mem = parse_size(
+            row["MemUsage"]
+                .as_str()
+                .unwrap()
+                .split(" / ")
+                .next()
+                .unwrap(),
+        );
+        let ours = field(s1, "memory_usage") as f64;
+        let diff = (ours - cli_mem).abs();
+        assert!(
+            diff <= 256.0 * 1024.0 || diff <= 0.05 * cli_mem,
+            "{name} memory: docker stats {cli_mem}, snapshot {ours}"
+        );
+
+        // CPU: the burner within 5 points of the CLI.
+        if id == &burner {
+            let cli_cpu: f64 = row["CPUPerc"]
+                .as_str()
+                .unwrap()
+                .trim_end_matches('%')
+                .parse()
+                .unwrap();
+            let ours = s1["cpu_percent"].as_f64().unwrap();
+            assert!(
+                (ours - cli_cpu).abs() <= 5.0,
+                "burner CPU: docker stats {cli_cpu}%, snapshot {ours}%"
+            );
+            // Capped at half a core; less when the machine is busy (2 cores, tests in parallel).
+            assert!(
+                (5.0..=60.0).contains(&ours),
+                "burner capped at 0.5 CPU: {ours}%"
+            );
+        }
+    }
+
+    // The writers really wrote, the holder really holds: the comparison above is not between zeros.
+    assert!(entry(&doc1, &disk)["stats"]["disk_write"].as_u64().unwrap() >= 8 << 20);
+    assert!(entry(&doc1, &disk)["stats"]["disk_read"].as_u64().unwrap() >= 8 << 20);
+    assert!(
+        entry(&doc1, &memory)["stats"]["memory_usage"]
+            .as_u64()
+            .unwrap()
+            >= 32 << 20
+    );
+    assert!(entry(&doc1, &burner)["stats"]["pids"].as_u64().unwrap() >= 1);
+}

@@ -1,0 +1,209 @@
+//! Shared helpers for the real-engine and fault suites: the docker CLI, the FROM-scratch busybox
+//! test image, containers that clean up after themselves, and running the agent binary with a
+//! watchdog.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+/// The test image: Debian's static busybox in an otherwise empty image.
+pub const IMAGE: &str = "dmtest/busybox:local";
+
+/// Runs `docker args…` and returns stdout; panics with stderr on failure.
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the docker CLI ({e}); install docker.io"));
+    if !out.status.success() {
+        panic!(
+            "docker {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Fails the test (never skips it) when no engine answers, saying how to start one.
+pub fn require_engine() {
+    let ok = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "these tests need a running Docker engine and the docker CLI: `apt-get install docker.io` \
+         and start it (`dockerd &`), or run .ci/run"
+    );
+}
+
+/// Builds the test image once per test binary (FROM scratch + /bin/busybox, no registry needed).
+pub fn ensure_image() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        require_engine();
+        let have = Command::new("docker")
+            .args(["image", "inspect", IMAGE])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if have {
+            return;
+        }
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("the test image needs a static busybox: apt-get install busybox-static");
+        let dir = tempdir("image");
+        std::fs::copy(busybox, dir.join("busybox")).unwrap();
+        std::fs::write(
+            dir.join("Dockerfile"),
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCMD [\"/bin/sh\"]\n",
+        )
+        .unwrap();
+        let out = Command::new("docker")
+            .args(["build", "-q", "-t", IMAGE, dir.to_str().unwrap()])
+            .env("DOCKER_BUILDKIT", "0")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "building {IMAGE}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
+/// A fresh directory under the system temp dir.
+pub fn tempdir(tag: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("dmtest-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Containers created by one test, removed (forcibly) when dropped.
+pub struct Containers {
+    prefix: String,
+    names: Vec<String>,
+}
+
+impl Containers {
+    /// Names start with `dmtest-<tag>-<pid>-`.
+    pub fn new(tag: &str) -> Self {
+        ensure_image();
+        Containers {
+            prefix: format!("dmtest-{tag}-{}-", std::process::id()),
+            names: Vec::new(),
+        }
+    }
+
+    /// `docker run -d --name <prefix><name> <flags…> IMAGE <cmd…>`; returns the full ID.
+    pub fn run(&mut self, name: &str, flags: &[&str], cmd: &[&str]) -> String {
+        let full = format!("{}{name}", self.prefix);
+        let mut args = vec!["run", "-d", "--name", &full];
+        args.extend_from_slice(flags);
+        args.push(IMAGE);
+        args.extend_from_slice(cmd);
+        let id = docker(&args).trim().to_string();
+        self.names.push(full);
+        id
+    }
+
+    /// `docker create` (a container that never ran).
+    pub fn create(&mut self, name: &str, cmd: &[&str]) -> String {
+        let full = format!("{}{name}", self.prefix);
+        let mut args = vec!["create", "--name", &full, IMAGE];
+        args.extend_from_slice(cmd);
+        let id = docker(&args).trim().to_string();
+        self.names.push(full);
+        id
+    }
+
+    /// The full name given to `name`.
+    pub fn name(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+}
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        if !self.names.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(self.names.iter().map(String::as_str));
+            let _ = Command::new("docker")
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// The agent binary built for this test run.
+pub fn agent_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_dockmon-agent"))
+}
+
+/// Runs the agent with `args` and extra environment; kills it after `limit` (a watchdog, so a hang
+/// fails the test instead of stalling CI). Returns its output and how long it ran.
+pub fn run_agent(args: &[&str], env: &[(&str, &str)], limit: Duration) -> (Output, Duration) {
+    let mut cmd = Command::new(agent_bin());
+    cmd.args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("DOCKER_HOST")
+        .env("LOG_LEVEL", "info");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let start = Instant::now();
+    let child = cmd.spawn().expect("spawn agent");
+    let pid = child.id();
+    let watchdog = std::thread::spawn(move || {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            if !PathBuf::from(format!("/proc/{pid}")).exists() {
+                return;
+            }
+        }
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    });
+    let out = child.wait_with_output().expect("wait agent");
+    let elapsed = start.elapsed();
+    let _ = watchdog.join();
+    assert!(
+        elapsed < limit,
+        "agent {args:?} ran past its {limit:?} watchdog; stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out, elapsed)
+}
+
+/// Parses go-units strings as the docker CLI prints them (`1.5MiB`, `8.39MB`, `0B`) back to bytes.
+pub fn parse_size(s: &str) -> f64 {
+    let s = s.trim();
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().unwrap_or_else(|_| panic!("size {s:?}"));
+    let mul = match unit {
+        "B" => 1.0,
+        "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        other => panic!("unit {other:?} in {s:?}"),
+    };
+    n * mul
+}
