@@ -48,6 +48,26 @@ fn human(n: u64) -> String {
     dockmon_agent::modes::table::decimal(n)
 }
 
+/// The block device holding Docker's data root, e.g. `/dev/vda`.
+fn data_root_device() -> String {
+    use std::os::unix::fs::MetadataExt;
+    let root = docker(&["info", "--format", "{{.DockerRootDir}}"]);
+    let dev = std::fs::metadata(root.trim()).unwrap().dev();
+    let (major, minor) = ((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xfff00));
+    let sys =
+        std::fs::canonicalize(format!("/sys/dev/block/{major}:{minor}")).unwrap_or_else(|e| {
+            panic!("no block device {major}:{minor} under Docker's data root: {e}")
+        });
+    let uevent = std::fs::read_to_string(sys.join("uevent")).unwrap();
+    // Throttles apply to whole disks: for a partition, take its disk (the parent in sysfs).
+    let disk = if uevent.contains("DEVTYPE=partition") {
+        sys.parent().unwrap().to_path_buf()
+    } else {
+        sys
+    };
+    format!("/dev/{}", disk.file_name().unwrap().to_string_lossy())
+}
+
 #[test]
 fn snapshot_lists_every_container_and_agrees_with_docker_stats() {
     require_engine();
@@ -67,9 +87,18 @@ fn snapshot_lists_every_container_and_agrees_with_docker_stats() {
             "head -c 33554432 /dev/zero > /dev/shm/hold; sleep 100000",
         ],
     );
+    // Since Linux 6.10 cgroup v1 counts block I/O bytes only on devices some cgroup throttles, so
+    // the writer gets a (generous) throttle on the disk under Docker's data root.
+    let throttle_dev = data_root_device();
+    let throttle_w = format!("{throttle_dev}:1gb");
     let disk = c.run(
         "disk",
-        &[],
+        &[
+            "--device-write-bps",
+            &throttle_w,
+            "--device-read-bps",
+            &throttle_w,
+        ],
         &["sh", "-c", "dd if=/dev/zero of=/f bs=1M count=8 oflag=direct; dd if=/f of=/dev/null bs=1M iflag=direct; sleep 100000"],
     );
     let logger = c.run(
