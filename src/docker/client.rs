@@ -179,14 +179,45 @@ impl Client {
         })
     }
 
-    /// One request and its whole answer. Non-2xx answers become [`Error::Status`] with Docker's
-    /// message. Returns the head (for captured headers).
-    #[allow(clippy::too_many_arguments)]
+    /// One request under the negotiated version and its whole answer into `out` (at most `cap`
+    /// bytes) within `timeout_ms`. `body` is `(content type, bytes)`. Non-2xx answers become
+    /// [`Error::Status`] with Docker's message. For endpoint modules of this layer (`ops`, `logs`).
+    pub(crate) async fn call(
+        &self,
+        method: &'static str,
+        target: &str,
+        body: Option<(&str, &[u8])>,
+        out: &mut Vec<u8>,
+        cap: usize,
+        timeout_ms: u64,
+    ) -> Result<(), Error> {
+        self.exchange_with(method, target, true, body, out, cap, timeout_ms, &[])
+            .await
+            .map(|_| ())
+    }
+
     async fn exchange(
         &self,
         method: &'static str,
         target: &str,
         versioned: bool,
+        out: &mut Vec<u8>,
+        cap: usize,
+        timeout_ms: u64,
+        capture: &[&str],
+    ) -> Result<Head, Error> {
+        self.exchange_with(method, target, versioned, None, out, cap, timeout_ms, capture)
+            .await
+    }
+
+    /// One request and its whole answer. Returns the head (for captured headers).
+    #[allow(clippy::too_many_arguments)]
+    async fn exchange_with(
+        &self,
+        method: &'static str,
+        target: &str,
+        versioned: bool,
+        body: Option<(&str, &[u8])>,
         out: &mut Vec<u8>,
         cap: usize,
         timeout_ms: u64,
@@ -199,12 +230,22 @@ impl Client {
             target.to_string()
         };
         let mut head_bytes = Vec::with_capacity(128);
-        request::emit(&mut head_bytes, method, &full, HOST, &[], None).map_err(|e| {
-            Error::Http {
-                call: call.clone(),
-                source: e,
-            }
+        request::emit(
+            &mut head_bytes,
+            method,
+            &full,
+            HOST,
+            &[],
+            body.map(|(ct, b)| (ct, b.len())),
+        )
+        .map_err(|e| Error::Http {
+            call: call.clone(),
+            source: e,
         })?;
+        if let Some((_, b)) = body {
+            // Head and body in one write: one syscall, one packet.
+            head_bytes.extend_from_slice(b);
+        }
         let deadline = Deadline::after_ms(timeout_ms);
 
         let pooled = self.idle.borrow_mut().pop();
