@@ -22,6 +22,10 @@ pub enum Command {
         /// NDJSON or a table.
         format: Format,
     },
+    /// The preflight: is everything in place for the agent to connect?
+    Check,
+    /// Exit 0 when a running agent is connected to DockMon (the image's HEALTHCHECK).
+    Health,
     /// Print version and commit.
     Version,
     /// Print a help text.
@@ -53,15 +57,26 @@ dockmon-agent: a small DockMon agent for Docker hosts (Raspberry Pi to amd64)
 
 USAGE:
     dockmon-agent [run]                 connect to DockMon (configured by environment; see README)
+    dockmon-agent check                 check Docker, DATA_PATH, DOCKMON_URL and the token, with fixes
+    dockmon-agent health                exit 0 if the running agent is connected to DockMon, else 1
     dockmon-agent snapshot [OPTIONS]    print one JSON document: the engine and every container
     dockmon-agent watch [OPTIONS]       print live stats of running containers, like `docker stats`
     dockmon-agent --version             print version and git commit
     dockmon-agent <command> --help      help for a command
 
-ENVIRONMENT:
-    DOCKER_HOST    unix:///path/to/docker.sock (default: the first of /var/run/docker.sock,
-                   /run/docker.sock, /run/podman/podman.sock that exists)
-    LOG_LEVEL      trace, debug, info, warn or error (default info)
+ENVIRONMENT (agent mode; DockMon's names and defaults):
+    DOCKMON_URL            the DockMon server, http(s)://host[:port][/prefix] (required)
+    REGISTRATION_TOKEN     one-time token from DockMon's UI (first start)
+    PERMANENT_TOKEN        overrides $DATA_PATH/permanent_token
+    DATA_PATH              where the permanent token is kept (default /data)
+    INSECURE_SKIP_VERIFY   true: do not verify the server's certificate (default false)
+    SSL_CERT_FILE          PEM file of extra CAs or a self-signed server certificate to trust
+    DOCKER_HOST            unix:///path/to/docker.sock (default: the first of /var/run/docker.sock,
+                           /run/docker.sock, /run/podman/podman.sock that exists)
+    RECONNECT_INITIAL, RECONNECT_MAX   backoff, Go durations (default 1s, 60s)
+    AGENT_NAME, FORCE_UNIQUE_REGISTRATION, PROTO_VERSION
+    LOG_LEVEL              trace, debug, info, warn or error (default info)
+    LOG_JSON               true: one JSON object per log line (default true, as DockMon's agent)
 
 EXIT CODES:
     0 success, 1 runtime error (Docker unreachable, engine error), 2 bad command line or configuration
@@ -106,13 +121,15 @@ pub fn parse(args: &[String], stdout_is_tty: bool) -> Result<Command, Usage> {
         "-h" | "--help" | "help" => Ok(Command::Help(HELP)),
         "-V" | "--version" | "version" => no_flags(&rest, Command::Version, HELP),
         "run" => no_flags(&rest, Command::Run, HELP),
+        "check" => no_flags(&rest, Command::Check, HELP),
+        "health" => no_flags(&rest, Command::Health, HELP),
         "snapshot" => parse_snapshot(&rest),
         "watch" => parse_watch(&rest, stdout_is_tty),
         other if other.starts_with('-') => Err(Usage(format!(
-            "unknown option {other:?}; commands are run, snapshot, watch; see --help"
+            "unknown option {other:?}; commands are run, check, health, snapshot, watch; see --help"
         ))),
         other => Err(Usage(format!(
-            "unknown command {other:?}; commands are run, snapshot, watch; see --help"
+            "unknown command {other:?}; commands are run, check, health, snapshot, watch; see --help"
         ))),
     }
 }
@@ -246,6 +263,8 @@ mod tests {
     fn commands() {
         assert_eq!(p(&[]), Ok(Command::Run));
         assert_eq!(p(&["run"]), Ok(Command::Run));
+        assert_eq!(p(&["check"]), Ok(Command::Check));
+        assert_eq!(p(&["health"]), Ok(Command::Health));
         assert_eq!(p(&["--version"]), Ok(Command::Version));
         assert_eq!(p(&["-V"]), Ok(Command::Version));
         assert_eq!(p(&["--help"]), Ok(Command::Help(HELP)));
@@ -290,7 +309,10 @@ mod tests {
     #[test]
     fn errors_say_what_is_accepted() {
         let cases: &[(&[&str], &str)] = &[
-            (&["frobnicate"], "commands are run, snapshot, watch"),
+            (
+                &["frobnicate"],
+                "commands are run, check, health, snapshot, watch",
+            ),
             (&["--frob"], "unknown option"),
             (&["watch", "--interval"], "needs a value"),
             (&["watch", "--interval", "0"], "from 0.5 to 3600"),

@@ -25,8 +25,11 @@ pub mod docker;
 pub mod dockmon;
 pub mod http;
 pub mod limits;
+pub mod logging;
 pub mod modes;
+pub mod outbox;
 pub mod rfc3339;
+pub mod tls;
 pub mod ws;
 
 /// The version this binary reports (`VERSION` at build time, else the package version).

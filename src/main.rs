@@ -42,7 +42,7 @@ fn main() -> ExitCode {
                 modes::watch::run(ex, interval, format, tty, &mut out)
             }))
         }
-        Command::Run => {
+        Command::Check | Command::Health | Command::Run => {
             eprintln!("dockmon-agent: agent mode is not available in this build yet; use snapshot or watch");
             ExitCode::from(2)
         }

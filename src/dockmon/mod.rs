@@ -1,3 +1,10 @@
-//! The DockMon agent protocol (read `../shared/spec/dockmon-protocol.md` first): message shapes now,
-//! registration, commands and the session to follow.
+//! The DockMon agent protocol. Read `../shared/spec/dockmon-protocol.md` (sections 1-4 and 9) first.
+//!
+//! - [`msg`]: message shapes (wire only).
+//! - [`register`]: the register frame and the meaning of the answer.
+//! - [`session`]: backoff and keepalive as pure state machines.
+//! - [`command`]: a backend frame → Docker calls → the reply.
+
 pub mod msg;
+pub mod register;
+pub mod session;

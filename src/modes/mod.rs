@@ -2,6 +2,7 @@
 //!
 //! Everything runs on one thread: `async_io::block_on` drives a `LocalExecutor`; async-io's idle
 //! reactor thread is the only other thread. No thread pool, no `unblock`.
+
 pub mod snapshot;
 pub mod table;
 pub mod watch;
@@ -20,6 +21,8 @@ pub enum Error {
     Docker(docker::Error),
     /// Writing the output failed (other than a closed pipe, which ends the mode quietly): exit 1.
     Output(std::io::Error),
+    /// The configuration cannot work (a bad SSL_CERT_FILE, DOCKER_HOST=tcp://): exit 2.
+    Config(String),
 }
 
 impl fmt::Display for Error {
@@ -27,6 +30,7 @@ impl fmt::Display for Error {
         match self {
             Error::Docker(e) => write!(f, "{e}"),
             Error::Output(e) => write!(f, "cannot write output: {e}"),
+            Error::Config(e) => write!(f, "{e}"),
         }
     }
 }

@@ -20,6 +20,7 @@
 //! [`WS_HANDSHAKE_HEADER_MAX_COUNT`] headers, or output that does not fit the caller's buffer is refused
 //! with an error carrying the value and the limit. Errors met while reading tell the caller which close
 //! code to send when it fails the connection ([`Error::close_code`], RFC 6455 §7.1.7).
+pub mod conn;
 pub mod frame;
 pub mod handshake;
 pub mod message;

@@ -1,0 +1,90 @@
+//! Log output: simple_logger's text lines, or one JSON object per line (`LOG_JSON=true`, the Go
+//! agent's default) with `time`, `level` and `msg` first, as DockMon's log tooling expects
+//! (logrus: `2006-01-02T15:04:05.000Z07:00`, UTC here). Both go to stderr, so stdout stays free for
+//! the local modes' output. Tokens are never passed to the logger by any module.
+use log::{Level, LevelFilter, Log, Metadata, Record};
+use serde::Serialize;
+use std::io::Write;
+
+/// Installs the logger. Only the first call has an effect.
+pub fn init(level: LevelFilter, json: bool) {
+    if json {
+        if log::set_boxed_logger(Box::new(JsonLogger)).is_ok() {
+            log::set_max_level(level);
+        }
+    } else {
+        let _ = simple_logger::SimpleLogger::new()
+            .with_level(level)
+            .with_utc_timestamps()
+            .init();
+    }
+}
+
+struct JsonLogger;
+
+#[derive(Serialize)]
+struct Line<'a> {
+    time: &'a str,
+    level: &'static str,
+    msg: String,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    module: &'a str,
+}
+
+impl Log for JsonLogger {
+    fn enabled(&self, metadata: &Metadata) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let (secs, nanos) = crate::rfc3339::now();
+        let time = millis_stamp(secs, nanos);
+        let line = Line {
+            time: &time,
+            level: match record.level() {
+                Level::Error => "error",
+                Level::Warn => "warning",
+                Level::Info => "info",
+                Level::Debug => "debug",
+                Level::Trace => "trace",
+            },
+            msg: record.args().to_string(),
+            module: if record.level() >= Level::Debug {
+                record.module_path().unwrap_or("")
+            } else {
+                ""
+            },
+        };
+        let mut buf = Vec::with_capacity(160);
+        if serde_json::to_writer(&mut buf, &line).is_ok() {
+            buf.push(b'\n');
+            let _ = std::io::stderr().lock().write_all(&buf);
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// `2026-11-29T00:14:00.123Z`: logrus' layout with milliseconds.
+fn millis_stamp(secs: i64, nanos: u32) -> String {
+    let full = crate::rfc3339::nanos(secs, nanos);
+    // `YYYY-MM-DDTHH:MM:SS.` is 20 bytes; keep three digits of the fraction.
+    format!("{}Z", &full[..23])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn millisecond_stamps() {
+        assert_eq!(
+            millis_stamp(1_795_911_240, 123_456_789),
+            "2026-11-29T00:14:00.123Z"
+        );
+        assert_eq!(millis_stamp(0, 0), "1970-01-01T00:00:00.000Z");
+    }
+}

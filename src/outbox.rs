@@ -1,0 +1,156 @@
+//! The one bounded queue every frame to DockMon goes through, with priorities: command replies, then
+//! events, then stats (spec 9.6: writes are serialised; issue: replies are never dropped).
+//!
+//! Policy when full:
+//! - Replies are never dropped. Their number is bounded by the request handlers in flight
+//!   (`COMMANDS_IN_FLIGHT_MAX`): a handler past that cap waits for a slot before it starts, so this
+//!   queue holds at most that many replies plus those being written.
+//! - Events: at most `OUTBOX_EVENTS_MAX`; when full the oldest event is dropped.
+//! - Stats: at most `OUTBOX_STATS_MAX`; when full the oldest sample is dropped (a newer one of the
+//!   same container is worth more). Stats go first under pressure because they are the only frames
+//!   whose loss the backend repairs by itself (the next sample replaces them).
+//!
+//! Each drop is counted; [`Outbox::take_drop_report`] tells the driver to log once per episode.
+//! Pure: no I/O, no waking (the driver wraps it).
+use std::collections::VecDeque;
+
+/// Requests handled at once; also the ceiling of queued replies.
+pub const COMMANDS_IN_FLIGHT_MAX: usize = 16;
+/// Container events waiting to be sent. Docker emits a handful per container action; 256 covers a
+/// compose project of dozens of containers restarting at once while the socket is slow.
+pub const OUTBOX_EVENTS_MAX: usize = 256;
+/// Stats frames waiting to be sent: a few rounds of a Pi's worth of containers.
+pub const OUTBOX_STATS_MAX: usize = 128;
+
+/// The priority class of a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// A command or operation reply: never dropped.
+    Reply,
+    /// `container_event` and other events.
+    Event,
+    /// `container_stats` and host stats.
+    Stats,
+}
+
+/// Frames waiting for the socket.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    replies: VecDeque<Vec<u8>>,
+    events: VecDeque<Vec<u8>>,
+    stats: VecDeque<Vec<u8>>,
+    dropped_events: u64,
+    dropped_stats: u64,
+    reported: (u64, u64),
+}
+
+impl Outbox {
+    /// An empty outbox.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Queues `frame`. Returns false when an older frame of the same class was dropped for it.
+    pub fn push(&mut self, class: Class, frame: Vec<u8>) -> bool {
+        let (queue, max, dropped) = match class {
+            Class::Reply => {
+                self.replies.push_back(frame);
+                return true;
+            }
+            Class::Event => (
+                &mut self.events,
+                OUTBOX_EVENTS_MAX,
+                &mut self.dropped_events,
+            ),
+            Class::Stats => (&mut self.stats, OUTBOX_STATS_MAX, &mut self.dropped_stats),
+        };
+        let mut kept = true;
+        if queue.len() >= max {
+            queue.pop_front();
+            *dropped += 1;
+            kept = false;
+        }
+        queue.push_back(frame);
+        kept
+    }
+
+    /// The next frame to send, by priority.
+    pub fn pop(&mut self) -> Option<Vec<u8>> {
+        self.replies
+            .pop_front()
+            .or_else(|| self.events.pop_front())
+            .or_else(|| self.stats.pop_front())
+    }
+
+    /// Frames waiting, per class: (replies, events, stats).
+    pub fn len(&self) -> (usize, usize, usize) {
+        (self.replies.len(), self.events.len(), self.stats.len())
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.replies.is_empty() && self.events.is_empty() && self.stats.is_empty()
+    }
+
+    /// Stats are stale after a reconnect: the next round sends fresh ones.
+    pub fn drop_stats(&mut self) {
+        self.stats.clear();
+    }
+
+    /// New drops since the last report, as (events, stats), or `None` if there were none.
+    pub fn take_drop_report(&mut self) -> Option<(u64, u64)> {
+        let now = (self.dropped_events, self.dropped_stats);
+        if now == self.reported {
+            return None;
+        }
+        let new = (now.0 - self.reported.0, now.1 - self.reported.1);
+        self.reported = now;
+        Some(new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_first_then_events_then_stats() {
+        let mut o = Outbox::new();
+        o.push(Class::Stats, b"s1".to_vec());
+        o.push(Class::Event, b"e1".to_vec());
+        o.push(Class::Reply, b"r1".to_vec());
+        o.push(Class::Stats, b"s2".to_vec());
+        let order: Vec<Vec<u8>> = std::iter::from_fn(|| o.pop()).collect();
+        assert_eq!(
+            order,
+            [
+                b"r1".to_vec(),
+                b"e1".to_vec(),
+                b"s1".to_vec(),
+                b"s2".to_vec()
+            ]
+        );
+    }
+
+    #[test]
+    fn stats_and_events_drop_oldest_replies_never() {
+        let mut o = Outbox::new();
+        for i in 0..OUTBOX_STATS_MAX + 10 {
+            o.push(Class::Stats, i.to_string().into_bytes());
+        }
+        for i in 0..1000 {
+            assert!(o.push(Class::Reply, i.to_string().into_bytes()));
+        }
+        assert_eq!(o.len(), (1000, 0, OUTBOX_STATS_MAX));
+        assert_eq!(o.take_drop_report(), Some((0, 10)));
+        assert_eq!(o.take_drop_report(), None);
+        for _ in 0..1000 {
+            o.pop();
+        }
+        assert_eq!(o.pop(), Some(b"10".to_vec()), "the oldest stats went first");
+        for i in 0..OUTBOX_EVENTS_MAX + 1 {
+            o.push(Class::Event, i.to_string().into_bytes());
+        }
+        assert_eq!(o.take_drop_report(), Some((1, 0)));
+    }
+}
