@@ -23,13 +23,16 @@ pub mod cli;
 pub mod config;
 pub mod docker;
 pub mod dockmon;
+pub mod host;
 pub mod http;
+pub mod identity;
 pub mod limits;
 pub mod logging;
 pub mod modes;
 pub mod outbox;
 pub mod rfc3339;
 pub mod tls;
+pub mod token;
 pub mod ws;
 
 /// The version this binary reports (`VERSION` at build time, else the package version).
