@@ -19,8 +19,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod board;
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod docker;
 pub mod dockmon;
 pub mod host;
@@ -31,6 +33,7 @@ pub mod logging;
 pub mod modes;
 pub mod outbox;
 pub mod rfc3339;
+pub mod sampler;
 pub mod tls;
 pub mod token;
 pub mod ws;

@@ -84,3 +84,73 @@ pub const STATS_IN_FLIGHT_DEFAULT: usize = 8;
 pub const WATCH_INTERVAL_DEFAULT_MS: u64 = 2_000;
 /// Default `snapshot` window between the two samples that give CPU %.
 pub const SNAPSHOT_WINDOW_DEFAULT_MS: u64 = 1_000;
+
+// ---- Board budget ceilings ---------------------------------------------------------------------------
+//
+// The most any board profile (`boards/*.json`, `src/board.rs`) or environment override may ask for.
+// `board::select` clamps a value past its ceiling (or under the interval floor) to it and records one
+// warning; the unit tests keep every compiled-in profile inside these bounds.
+
+/// Shortest stats interval per container. Docker's stats collector reads the cgroups once a second
+/// (moby `daemon/stats` collector interval), so sampling faster returns the same counters twice. A
+/// floor, not a ceiling: shorter intervals are raised to it.
+pub const BOARD_STATS_INTERVAL_MIN_MS: u64 = 1_000;
+/// Stats calls started per second. Each call costs dockerd + containerd CPU (a few ms on a Pi Zero 2 W,
+/// about 1 ms on a server core); at 50 calls/s a fast host spends 5 % of a core on them, past which the
+/// agent becomes the load it is meant to watch.
+pub const BOARD_STATS_CALLS_PER_SEC_MAX: u32 = 50;
+/// Stats calls in flight at once. Each holds a connection with its `CONN_BUF_BYTES` buffer and a body of
+/// up to `STATS_BODY_MAX_BYTES` (40 KiB together), so 16 cost at most 640 KiB; dockerd serves each on
+/// its own goroutine, and more concurrency only queues in containerd.
+pub const BOARD_STATS_IN_FLIGHT_MAX_COUNT: usize = 16;
+/// Rows of the fixed container table. A list answer of 1024 containers is about 1.2 MiB, inside
+/// `LIST_BODY_MAX_BYTES` with room for large label sets; a host with more is beyond what one
+/// single-threaded agent should sample.
+pub const BOARD_CONTAINERS_MAX_COUNT: usize = 1_024;
+/// Stats frames the outbox may hold: two full rounds of the largest container table.
+pub const BOARD_OUTBOX_STATS_MAX_COUNT: usize = 2 * BOARD_CONTAINERS_MAX_COUNT;
+/// Event frames the outbox may hold. Events carry every label of their container (up to
+/// `EVENT_LINE_MAX_BYTES` each), so 1024 already allow megabytes in the worst case.
+pub const BOARD_OUTBOX_EVENTS_MAX_COUNT: usize = 1_024;
+/// Largest RSS ceiling a profile may state. The agent's design point is single-digit MiB; a profile
+/// asking for more than 64 MiB has a typo.
+pub const BOARD_RSS_CEILING_MAX_KIB: u64 = 64 * 1024;
+/// Largest heap ceiling a profile may state (half the RSS ceiling's ceiling: code, stacks and static
+/// data take the rest).
+pub const BOARD_HEAP_CEILING_MAX_KIB: u64 = 32 * 1024;
+
+// ---- Container operations and logs -------------------------------------------------------------------
+
+/// Start, kill, rename and remove: dockerd does the work before it answers (runc create and start,
+/// network setup, removing the rw layer). A Pi Zero 2 W on an SD card takes 1-3 s to start a small
+/// container and several seconds to remove a large layer; DockMon waits 30 s for the reply (spec 3.4),
+/// so our own error reaches it before the backend gives up.
+pub const OP_TIMEOUT_MS: u64 = 20_000;
+/// Answers of start, stop, restart, kill, rename and remove: 204 (or 304) with no body. A body is read
+/// this far.
+pub const OP_BODY_MAX_BYTES: usize = 4 * 1024;
+/// `GET /images/{id}/json`: 2-6 KiB (two configs, the layer list); many labels or a long history of
+/// repo tags and digests stay well under this.
+pub const IMAGE_INSPECT_BODY_MAX_BYTES: usize = 256 * 1024;
+/// `GET /networks`: about 700 bytes per network (IPAM, options, labels); 256 KiB holds some 350, more
+/// than Docker's default address pools can give out.
+pub const NETWORKS_BODY_MAX_BYTES: usize = 256 * 1024;
+/// Bytes the agent adds to Docker's list in one `list_containers` reply (`RepoDigests`, `StartedAt`,
+/// `Env`; spec 3.7.1). About 100 B of digests, 45 B of start time and 0.3-3 KiB of environment per
+/// container, so 1 MiB covers several hundred containers with large environments. Past it `Env`, then
+/// `StartedAt` and the digests are left out (`docker::list` states the order).
+pub const LIST_EXTRAS_MAX_BYTES: usize = 1024 * 1024;
+/// The `logs` text of one `get_logs` reply. DockMon's backend clamps `tail` to 10000 lines (spec 3.4):
+/// at about 100 bytes a line that is 1 MiB, and a Pi should hold no more. Past it the oldest whole lines
+/// are dropped (`docker::logs`). Assembling the reply briefly needs twice this.
+pub const LOGS_REPLY_MAX_BYTES: usize = 1024 * 1024;
+/// Longest unfinished line held per stream before it is stored as a piece of a line (and so can be
+/// dropped as the oldest bytes): Docker's log copier itself cuts lines at 16 KiB (moby
+/// `daemon/logger/copier.go` bufSize).
+pub const LOGS_PIECE_MAX_BYTES: usize = 16 * 1024;
+/// `tail` when the request gives 0 (or none): the Go agent's and DockMon's default (spec 3.4).
+pub const LOGS_TAIL_DEFAULT_LINES: u32 = 100;
+/// One logs call, head and whole body. Docker reads a json-file tail backwards, so 10000 lines come at
+/// once; the deadline guards a trickling engine and leaves 10 s of the backend's 30 s (spec 3.4) to send
+/// the reply.
+pub const LOGS_TIMEOUT_MS: u64 = 20_000;

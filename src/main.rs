@@ -1,8 +1,9 @@
 //! Thin entry point: argv → mode; each error class → a documented exit code
 //! (0 success, 1 runtime error, 2 bad command line or configuration).
 use dockmon_agent::cli::{self, Command};
-use dockmon_agent::modes;
+use dockmon_agent::{config, logging, modes};
 use std::io::IsTerminal;
+use std::path::Path;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -29,22 +30,86 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Snapshot { window } => {
-            init_logging();
+            init_local_logging();
             let mut out = std::io::stdout().lock();
             exit(modes::run_local(|ex| {
                 modes::snapshot::run(ex, window, &mut out)
             }))
         }
         Command::Watch { interval, format } => {
-            init_logging();
+            init_local_logging();
             let mut out = std::io::stdout().lock();
             exit(modes::run_local(|ex| {
                 modes::watch::run(ex, interval, format, tty, &mut out)
             }))
         }
-        Command::Check | Command::Health | Command::Run => {
-            eprintln!("dockmon-agent: agent mode is not available in this build yet; use snapshot or watch");
-            ExitCode::from(2)
+        Command::Check => {
+            let cfg = load_config();
+            let mut out = std::io::stdout().lock();
+            if modes::run_local(|_| modes::check::run(cfg, &mut out)) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Command::Health => health(),
+        Command::Run => {
+            let cfg = match load_config() {
+                Ok(c) => c,
+                Err(e) => {
+                    // Before logging is set up: the Go agent prints the same prefix.
+                    eprintln!("Failed to load configuration: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            logging::init(cfg.log_level.filter(), cfg.log_json);
+            log::info!(
+                "dockmon-agent {} ({}) starting; DockMon at {}",
+                dockmon_agent::VERSION,
+                dockmon_agent::COMMIT,
+                cfg.ws_url
+            );
+            exit(modes::run_local(|ex| modes::agent::run(ex, cfg)))
+        }
+    }
+}
+
+fn load_config() -> Result<config::Config, config::Error> {
+    config::from_env(
+        |name| std::env::var(name).ok(),
+        |path: &Path| match std::fs::read_to_string(path) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        },
+    )
+}
+
+/// `health`: asks the running agent over its abstract socket.
+fn health() -> ExitCode {
+    use std::io::Read;
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixStream};
+    let answer = SocketAddr::from_abstract_name(modes::agent::HEALTH_SOCKET)
+        .and_then(|addr| UnixStream::connect_addr(&addr))
+        .and_then(|mut s| {
+            s.set_read_timeout(Some(std::time::Duration::from_secs(3)))?;
+            let mut text = String::new();
+            s.read_to_string(&mut text)?;
+            Ok(text)
+        });
+    match answer {
+        Ok(text) if text.trim() == "connected" => {
+            println!("connected");
+            ExitCode::SUCCESS
+        }
+        Ok(text) => {
+            println!("{}", text.trim());
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            println!("no running agent answers ({e})");
+            ExitCode::from(1)
         }
     }
 }
@@ -52,6 +117,10 @@ fn main() -> ExitCode {
 fn exit(result: Result<(), modes::Error>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(modes::Error::Config(e)) => {
+            eprintln!("dockmon-agent: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("dockmon-agent: {e}");
             ExitCode::from(1)
@@ -60,7 +129,7 @@ fn exit(result: Result<(), modes::Error>) -> ExitCode {
 }
 
 /// Text logs on stderr at `LOG_LEVEL` (default info), so stdout carries only the mode's output.
-fn init_logging() {
+fn init_local_logging() {
     let level = std::env::var("LOG_LEVEL")
         .ok()
         .and_then(|l| match l.trim().to_ascii_lowercase().as_str() {
@@ -72,8 +141,5 @@ fn init_logging() {
             _ => None,
         })
         .unwrap_or(log::LevelFilter::Info);
-    let _ = simple_logger::SimpleLogger::new()
-        .with_level(level)
-        .with_utc_timestamps()
-        .init();
+    logging::init(level, false);
 }

@@ -196,6 +196,7 @@ impl Client {
             .map(|_| ())
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn exchange(
         &self,
         method: &'static str,
@@ -206,8 +207,10 @@ impl Client {
         timeout_ms: u64,
         capture: &[&str],
     ) -> Result<Head, Error> {
-        self.exchange_with(method, target, versioned, None, out, cap, timeout_ms, capture)
-            .await
+        self.exchange_with(
+            method, target, versioned, None, out, cap, timeout_ms, capture,
+        )
+        .await
     }
 
     /// One request and its whole answer. Returns the head (for captured headers).
@@ -224,6 +227,57 @@ impl Client {
         capture: &[&str],
     ) -> Result<Head, Error> {
         let call = call_name(method, target);
+        let deadline = Deadline::after_ms(timeout_ms);
+        let (mut conn, head) = self
+            .open(&call, method, target, versioned, body, capture, deadline)
+            .await?;
+        conn.read_body_to_end(out, cap, deadline)
+            .await
+            .map_err(|e| Error::Http { call, source: e })?;
+        self.give_back(conn);
+        Ok(head)
+    }
+
+    /// [`Client::call`] for a body the caller bounds itself (`logs`): each slice of the body (at most
+    /// `CONN_BUF_BYTES`, borrowed until the next one) goes to `each` as it arrives, all within
+    /// `timeout_ms`. An error from `each` stops the read and is returned; that connection is closed,
+    /// not pooled.
+    pub(crate) async fn call_each(
+        &self,
+        method: &'static str,
+        target: &str,
+        timeout_ms: u64,
+        each: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let call = call_name(method, target);
+        let deadline = Deadline::after_ms(timeout_ms);
+        let (mut conn, _) = self
+            .open(&call, method, target, true, None, &[], deadline)
+            .await?;
+        loop {
+            match conn.read_body_slice(Some(deadline)).await {
+                Ok(Some(slice)) => each(slice)?,
+                Ok(None) => break,
+                Err(source) => return Err(Error::Http { call, source }),
+            }
+        }
+        self.give_back(conn);
+        Ok(())
+    }
+
+    /// Sends one request (on a pooled connection when there is one) and reads the head of a 2xx
+    /// answer; the body is left for the caller. Non-2xx answers become [`Error::Status`].
+    #[allow(clippy::too_many_arguments)]
+    async fn open(
+        &self,
+        call: &str,
+        method: &'static str,
+        target: &str,
+        versioned: bool,
+        body: Option<(&str, &[u8])>,
+        capture: &[&str],
+        deadline: Deadline,
+    ) -> Result<(UnixConn, Head), Error> {
         let full = if versioned {
             self.versioned(target)
         } else {
@@ -239,14 +293,13 @@ impl Client {
             body.map(|(ct, b)| (ct, b.len())),
         )
         .map_err(|e| Error::Http {
-            call: call.clone(),
+            call: call.to_string(),
             source: e,
         })?;
         if let Some((_, b)) = body {
             // Head and body in one write: one syscall, one packet.
             head_bytes.extend_from_slice(b);
         }
-        let deadline = Deadline::after_ms(timeout_ms);
 
         let pooled = self.idle.borrow_mut().pop();
         let (mut conn, reused) = match pooled {
@@ -260,19 +313,15 @@ impl Client {
             result = send_and_read_head(&mut conn, &head_bytes, capture, deadline).await;
         }
         let head = result.map_err(|e| Error::Http {
-            call: call.clone(),
+            call: call.to_string(),
             source: e,
         })?;
         if !(200..300).contains(&head.status) {
-            let err = status_error_owned(call, head.status, &mut conn, deadline).await;
+            let err = status_error_owned(call.to_string(), head.status, &mut conn, deadline).await;
             self.give_back(conn);
             return Err(err);
         }
-        conn.read_body_to_end(out, cap, deadline)
-            .await
-            .map_err(|e| Error::Http { call, source: e })?;
-        self.give_back(conn);
-        Ok(head)
+        Ok((conn, head))
     }
 
     fn give_back(&self, conn: UnixConn) {

@@ -6,9 +6,16 @@
 //! - [`types`]: the fields we read from Docker's JSON, borrowed from the caller's buffer.
 //! - [`lines`]: newline-delimited JSON streams (`/events`, streamed stats) cut into bounded lines.
 //! - [`stats`]: the stats math, pure.
+//! - [`ops`]: start, stop, restart, kill, rename, remove; image digests and the daemon's start time.
+//! - [`logs`]: the multiplexed log stream cut apart and kept within a cap (pure), and the logs call.
+//! - [`list`]: the `list_containers` reply: Docker's list with three keys spliced in.
 pub mod client;
 pub mod endpoint;
 pub mod lines;
+pub mod list;
+pub mod logs;
+pub mod networks;
+pub mod ops;
 pub mod stats;
 pub mod types;
 pub mod version;
@@ -75,6 +82,13 @@ pub enum Error {
         /// `METHOD /path` of the call.
         call: String,
         /// serde's message (with line and column).
+        message: String,
+    },
+    /// A streamed body broke its framing or carried an error in-band (the multiplexed log stream).
+    Stream {
+        /// `METHOD /path` of the call.
+        call: String,
+        /// What was wrong.
         message: String,
     },
     /// A stream line was longer than its cap.
@@ -146,6 +160,7 @@ impl fmt::Display for Error {
             Error::Json { call, message } => {
                 write!(f, "docker {call}: unexpected JSON: {message}")
             }
+            Error::Stream { call, message } => write!(f, "docker {call}: {message}"),
             Error::LineTooLong { call, max } => write!(
                 f,
                 "docker {call}: stream line longer than {max} bytes (EVENT_LINE_MAX_BYTES)"

@@ -5,6 +5,7 @@
 //! - [`session`]: backoff and keepalive as pure state machines.
 //! - [`command`]: a backend frame → Docker calls → the reply.
 
+pub mod command;
 pub mod msg;
 pub mod register;
 pub mod session;

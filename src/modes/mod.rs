@@ -2,7 +2,8 @@
 //!
 //! Everything runs on one thread: `async_io::block_on` drives a `LocalExecutor`; async-io's idle
 //! reactor thread is the only other thread. No thread pool, no `unblock`.
-
+pub mod agent;
+pub mod check;
 pub mod snapshot;
 pub mod table;
 pub mod watch;

@@ -1,0 +1,2088 @@
+//! Container stats read straight from the cgroup files and procfs: a [`Sample`] that costs dockerd nothing.
+//!
+//! Read this first: `docker::stats` (what each field of a [`Sample`] means; this reader must give the
+//! same numbers as the Docker source) and DockMon spec §4.2. Below, "Docker" means what a Docker stats
+//! document holds for the same container, as produced by Docker 20.10 with containerd 1.6 (the engine
+//! the tests run against) and by current Docker (v28).
+//!
+//! Owns: [`CgroupSource::detect`] (where the cgroup tree and the host's procfs are, which cgroup version,
+//! or [`Unavailable`] with the reason), [`CgroupSource::sample`] (one [`Sample`] of one container) and the
+//! pure parsers of every file it reads (`parse_*`, functions over borrowed bytes).
+//!
+//! Must not: call libc (the crate forbids `unsafe`; everything comes from `/proc` and `/sys`), log above
+//! `debug!` (the sampler decides what a failed sample means), keep anything per container, or allocate on
+//! the sampling path: files are read into the caller's buffer and paths are built in one `PathBuf` the
+//! source allocates once at [`CgroupSource::detect`].
+//!
+//! # Where each field comes from, and what Docker does
+//!
+//! | field | cgroup v1 | cgroup v2 | Docker |
+//! |---|---|---|---|
+//! | `cpu_total_ns` | `cpuacct.usage` | `cpu.stat` `usage_usec` × 1000 | the same files (containerd's cgroups library) |
+//! | `system_cpu_ns` | `/proc/stat`: first 7 counters of the `cpu ` line (user … softirq, **not** steal), × 10⁹ / [`USER_HZ`] | same | the same sum, with CLK_TCK hard-coded to 100 |
+//! | `online_cpus` | number of `cpuN` lines at the head of `/proc/stat` | same | v28 counts those lines; 20.10 counts dockerd's `sched_getaffinity` mask (see below) |
+//! | `memory_usage` | `memory.usage_in_bytes` − `total_inactive_file` of `memory.stat` | `memory.current` − `inactive_file` | the same inputs; the rule is `docker::stats`' (the `docker stats` CLI's) |
+//! | `memory_limit` | `memory.limit_in_bytes` | `memory.max` (`max` = unlimited) | the same, then clamped to the host's `MemTotal` when above it |
+//! | `disk_read` / `disk_write` | `blkio.throttle.io_service_bytes` `Read`/`Write` (CFQ's `blkio.io_service_bytes_recursive` first on kernels that have it) | `io.stat` `rbytes`/`wbytes` summed over devices | the same files (see below) |
+//! | `pids` | `pids.current` | `pids.current` | the same |
+//! | `network_rx` / `network_tx` | `/proc/<pid>/net/dev`, every interface but `lo` | same | netlink counters of the container's interfaces (the same kernel counters) |
+//!
+//! What was checked, and how:
+//! - **online CPUs.** Docker 20.10.24 (the Debian build here) calls `unix.SchedGetaffinity(0)` in
+//!   `daemon/stats.(*Collector).getNumberOnlineCPUs` (seen in the binary's symbol table): the CPUs dockerd
+//!   may run on. Current moby (`daemon/stats_unix.go` `getSystemCPUUsage`, since the collector moved
+//!   there) counts the `cpuN` lines at the head of `/proc/stat`, stopping at the first line that does not
+//!   start with `cpu`, as glibc does. `/proc/stat` lists exactly the online CPUs, and dockerd's affinity
+//!   mask is all online CPUs unless dockerd itself is pinned (a systemd `CPUAffinity=`), so both agree on
+//!   every normal host; we count the lines (no libc, and it is the current behaviour).
+//! - **system CPU.** Docker sums `parts[1:8]` of the `cpu` line: user, nice, system, idle, iowait, irq,
+//!   softirq. Steal, guest and guest_nice are left out; we leave them out too (this differs from the host
+//!   stats of spec §4.4, which add steal). Docker 20.10 computes `ticks × 10⁹ / 100` in a `uint64`, which
+//!   wraps once `ticks × 10⁹` passes 2⁶⁴ (about 1.8 × 10¹⁰ ticks: 1.5 years of uptime on a 4-CPU Pi);
+//!   current moby multiplies by 10⁷ instead. We multiply by 10⁷ and saturate.
+//! - **memory limit.** Docker reads the container's own limit and then, in `statsV1`/`statsV2`, replaces
+//!   any limit above the host's memory (`daemon.machineMemory`, `MemTotal` of `/proc/meminfo` read once at
+//!   daemon start) by that memory. The unlimited values (v1 `9223372036854771712`, v2 `max`) fall under
+//!   that rule; so does a limit set above the host's RAM. We read `MemTotal` once, at [`detect`].
+//! - **block I/O on v1.** Docker 20.10 asks containerd; containerd 1.6's shim reads the files with
+//!   `containerd/cgroups` v1 (`blkio.go`, the version that reads `/proc/partitions`): the CFQ files
+//!   (`blkio.io_service_bytes_recursive` and friends) when `blkio.io_serviced_recursive` exists and they
+//!   hold at least one entry, otherwise `blkio.throttle.io_service_bytes`, the **non-recursive** throttle
+//!   file (the binary has no `throttle.io_service_bytes_recursive`). A container's cgroup has no children,
+//!   so recursive and non-recursive agree anyway. CFQ is gone since Linux 5.0, so current kernels always
+//!   take the throttle file; since Linux 6.10 cgroup v1 fills it only for devices some cgroup throttles.
+//!   We use the same order, deciding whether CFQ exists once at [`detect`]; the one difference is that we
+//!   look only at the bytes file for "holds an entry", where containerd counts all eight CFQ files.
+//! - **block I/O on v2.** Docker turns each `io.stat` line into a `read` and a `write` entry; `docker::stats`
+//!   sums ops case-insensitively, so the sum of `rbytes` and of `wbytes` over all devices is the same number.
+//! - **network.** Docker asks libnetwork for the counters of the interfaces it put in the container's
+//!   sandbox (`eth0`, …; never `lo`). `/proc/<pid>/net/dev` shows the same kernel counters for every
+//!   interface of the container's network namespace; we sum all but `lo`. The difference is interfaces the
+//!   container creates itself (a VPN inside the container, the idle `tunl0`/`sit0` fallback devices some
+//!   kernels add to every namespace): we count them. A container in the host's network namespace
+//!   (`--network host`) has no interfaces of its own in Docker's answer (network 0); we recognise it by its
+//!   `net/dev` being the same procfs inode as that of the host's PID 1 and report 0 as well.
+//!
+//! # Where the files are
+//!
+//! [`detect`] takes the cgroup tree from `<root>/host/sys/fs/cgroup` (the host's tree mounted into the
+//! agent's container) or `<root>/sys/fs/cgroup`, and procfs from `<root>/host/proc` or `<root>/proc`.
+//! The tree must be the real root of the hierarchy (a container's own `/sys/fs/cgroup` shows only its own
+//! cgroup: v2 marks that by `cgroup.type`, which the root never has; on v1 only the root has
+//! `cgroup.sane_behavior`), and procfs must be the host's PID namespace, because the PID the caller passes
+//! is dockerd's view of the container's init process (inspect `State.Pid`): we check that PID 2 is
+//! `kthreadd`, which only the initial PID namespace shows.
+//!
+//! A container's cgroup directory is found per sample, trying in turn (the layout that worked last
+//! first, so a hit costs no extra file): `docker/<id>` (cgroupfs driver), `system.slice/docker-<id>.scope`
+//! (systemd driver), and the path in `<proc>/<pid>/cgroup` (any other layout: rootless Docker's
+//! `user.slice/…/docker-<id>.scope`, a `--cgroup-parent`, Docker in Docker), accepted only when it names
+//! the container's ID and has no `..`. On v1 each controller has its own tree (`cpuacct`, `memory`,
+//! `blkio`, `pids`); the same relative path is used in all of them, as Docker creates them.
+//!
+//! # Invariants
+//! - A file is read whole, at most [`FILE_MAX_BYTES`]; a bigger file is an [`Error::TooLarge`], never a
+//!   silently short sum (a cut `io.stat` or `net/dev` would drop devices). `/proc/stat` is the exception:
+//!   its long `intr` line follows the `cpu` lines we need, so a prefix is read and must hold every `cpu`
+//!   line. Nothing is kept per container, so there is no policy when full.
+//! - Parsers never panic on any bytes; sums saturate at `u64::MAX`; a number that does not fit in a `u64`
+//!   is a parse error.
+//! - Samples taken while the container runs are consistent with Docker's within the timing of the reads:
+//!   cumulative counters lie between a Docker reading taken before and one taken after
+//!   (`tests/engine_cgroup.rs` checks this against a real engine).
+//!
+//! [`detect`]: CgroupSource::detect
+
+use core::fmt;
+use std::cell::{Cell, RefCell};
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::docker::stats::Sample;
+use crate::limits::CONTAINER_ID_MAX_BYTES;
+
+/// Most bytes read from one file. The files that grow are lists: `io.stat` (about 110 bytes per
+/// device), `blkio.throttle.io_service_bytes` (about 130 bytes per device: five ops and a total),
+/// `net/dev` (about 130 bytes per interface) and `memory.stat` (about 1.5 KiB, one line per counter).
+/// 64 KiB holds some 500 devices or interfaces, far beyond a board; `/proc/stat` is read as a prefix of
+/// this size and its `cpu` lines (about 70 bytes each) fit for 900 CPUs. The caller's buffer only grows
+/// to the largest file actually read (about 2 KiB on a Pi).
+pub const FILE_MAX_BYTES: usize = 64 * 1024;
+
+/// Clock ticks per second of `/proc/stat` (`USER_HZ`, what `sysconf(_SC_CLK_TCK)` returns). It is 100 on
+/// every Linux architecture we build for (x86_64, aarch64, armv7: `include/asm-generic/param.h`; only alpha
+/// and ia64 ever differed), whatever the kernel's internal `HZ`. Docker hard-codes the same 100
+/// (`clockTicksPerSecond`, after containerd/cgroups#12).
+pub const USER_HZ: u64 = 100;
+
+/// Nanoseconds per `/proc/stat` tick.
+const NS_PER_TICK: u64 = 1_000_000_000 / USER_HZ;
+
+/// Longest relative cgroup path of a container we follow. A Docker ID is 64 characters; the longest
+/// layout we know, rootless Docker under systemd
+/// (`user.slice/user-1000.slice/user@1000.service/user.slice/docker-<id>.scope`), is about 130; nested
+/// Docker adds one `docker/<id>` level per engine. Kept on the stack.
+pub const CGROUP_PATH_MAX_BYTES: usize = 512;
+
+/// Longest `/proc/<pid>/cgroup` we parse. One line per v1 hierarchy (about a dozen) of at most
+/// [`CGROUP_PATH_MAX_BYTES`] each.
+const PID_CGROUP_MAX_BYTES: usize = 16 * 1024;
+
+// ---- Errors --------------------------------------------------------------------------------------------
+
+/// Why [`CgroupSource::detect`] found no usable cgroup files. Its `Display` is one line for the startup log
+/// (`stats source: docker (cgroup files not visible: …)`).
+#[derive(Debug)]
+pub enum Unavailable {
+    /// Neither candidate directory holds a cgroup tree.
+    NoTree {
+        /// `<root>/host/sys/fs/cgroup`.
+        host: PathBuf,
+        /// `<root>/sys/fs/cgroup`.
+        own: PathBuf,
+    },
+    /// The tree is a container's own view (its cgroup namespace, or Docker's bind mount of its own cgroup
+    /// on v1): other containers' cgroups are not in it.
+    OwnView {
+        /// The directory looked at.
+        path: PathBuf,
+    },
+    /// The tree lacks a controller the sample needs (`memory`: Raspberry Pi OS kernels before 2023 left it
+    /// off unless `cgroup_enable=memory` was on the kernel command line).
+    MissingController {
+        /// The tree.
+        path: PathBuf,
+        /// The controller.
+        controller: &'static str,
+    },
+    /// No procfs at either candidate directory.
+    NoProc {
+        /// `<root>/host/proc`.
+        host: PathBuf,
+        /// `<root>/proc`.
+        own: PathBuf,
+    },
+    /// The procfs is not the host's PID namespace (PID 2 is not `kthreadd`), so dockerd's PIDs mean
+    /// other processes there.
+    NotHostPids {
+        /// The procfs directory.
+        path: PathBuf,
+    },
+    /// A file needed at detection could not be read.
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A file needed at detection does not hold what we need.
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is missing.
+        what: &'static str,
+    },
+}
+
+impl fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unavailable::NoTree { host, own } => write!(
+                f,
+                "no cgroup tree at {} or {}",
+                host.display(),
+                own.display()
+            ),
+            Unavailable::OwnView { path } => write!(
+                f,
+                "{} shows only this container's own cgroup; mount the host's /sys/fs/cgroup at /host/sys/fs/cgroup",
+                path.display()
+            ),
+            Unavailable::MissingController { path, controller } => write!(
+                f,
+                "the cgroup tree at {} has no {controller} controller",
+                path.display()
+            ),
+            Unavailable::NoProc { host, own } => write!(
+                f,
+                "no procfs at {} or {}",
+                host.display(),
+                own.display()
+            ),
+            Unavailable::NotHostPids { path } => write!(
+                f,
+                "{} is not the host's pid namespace (pid 2 is not kthreadd), so container pids cannot be read there; mount the host's /proc at /host/proc",
+                path.display()
+            ),
+            Unavailable::Read { path, source } => {
+                write!(f, "cannot read {}: {source}", path.display())
+            }
+            Unavailable::Parse { path, what } => write!(f, "{} has no {what}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for Unavailable {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Unavailable::Read { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Why [`CgroupSource::sample`] gave no [`Sample`]. Each message is one line naming the file.
+#[derive(Debug)]
+pub enum Error {
+    /// The container ID is not 64 lowercase hex characters (the directory names use the full ID).
+    BadId {
+        /// Bytes in the ID given.
+        len: usize,
+    },
+    /// PID 0: inspect reports no process, the container is not running.
+    NotRunning,
+    /// No cgroup directory of this container in any layout: it has stopped (its cgroup is removed with
+    /// it), or it lives in a layout we do not know and `/proc/<pid>/cgroup` did not lead to it.
+    NoCgroup {
+        /// The container ID.
+        id: heapless::String<CONTAINER_ID_MAX_BYTES>,
+    },
+    /// A file could not be read (a missing per-container file means the container just stopped).
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A file is larger than [`FILE_MAX_BYTES`].
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The cap, [`FILE_MAX_BYTES`].
+        limit: usize,
+    },
+    /// A file does not hold what we need.
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is missing or malformed.
+        what: &'static str,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::BadId { len } => write!(
+                f,
+                "cgroup stats need the full container id (64 lowercase hex characters), got {len} bytes"
+            ),
+            Error::NotRunning => f.write_str("cgroup stats: container not running (pid 0)"),
+            Error::NoCgroup { id } => write!(
+                f,
+                "no cgroup directory for container {} (stopped, or an unknown cgroup layout)",
+                &id[..id.len().min(12)]
+            ),
+            Error::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+            Error::TooLarge { path, limit } => write!(
+                f,
+                "{} is larger than the {limit}-byte read limit",
+                path.display()
+            ),
+            Error::Parse { path, what } => write!(f, "{} has no {what}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Read { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+// ---- Pure parsers --------------------------------------------------------------------------------------
+
+/// The non-empty lines of `text`, without their newlines. A final line without a newline counts (a file
+/// read whole may end without one); callers that read a prefix drop it first (see [`parse_proc_stat`]).
+fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    text.split(|b| *b == b'\n').filter(|l| !l.is_empty())
+}
+
+/// Whitespace-separated fields of a line.
+fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    line.split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty())
+}
+
+/// A decimal `u64`: digits only, no sign, no overflow.
+fn number(field: &[u8]) -> Option<u64> {
+    if field.is_empty() {
+        return None;
+    }
+    field.iter().try_fold(0u64, |n, &b| {
+        if b.is_ascii_digit() {
+            n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+/// What Docker takes from `/proc/stat`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProcStat {
+    /// user + nice + system + idle + iowait + irq + softirq of the `cpu ` line, in nanoseconds
+    /// (ticks × 10⁹ / [`USER_HZ`], saturating).
+    pub system_cpu_ns: u64,
+    /// `cpuN` lines before the first line that does not start with `cpu`.
+    pub online_cpus: u32,
+}
+
+/// Parses `/proc/stat` as Docker does (see the module doc): the first seven counters of the `cpu ` line and
+/// the count of `cpuN` lines, which the kernel prints first, one per online CPU.
+///
+/// `whole` says whether `text` is the whole file; if not, it is a prefix, only lines whose newline is in
+/// `text` count, and the `cpu` lines must end inside it (else `Err`, rather than a CPU count cut short).
+/// Errors name what is missing: no `cpu ` line, fewer than seven numeric counters, or `cpu` lines that run
+/// past the prefix.
+pub fn parse_proc_stat(text: &[u8], whole: bool) -> Result<ProcStat, &'static str> {
+    let complete = if whole {
+        text
+    } else {
+        // Keep only up to the last newline.
+        match text.iter().rposition(|b| *b == b'\n') {
+            Some(i) => &text[..=i],
+            None => &[],
+        }
+    };
+    let mut out = ProcStat::default();
+    let mut total = None;
+    let mut ended = false;
+    for line in lines(complete) {
+        // moby: `if len(line) < 4 || line[:3] != "cpu" { break }`.
+        if line.len() < 4 || &line[..3] != b"cpu" {
+            ended = true;
+            break;
+        }
+        if line[3] == b' ' {
+            let mut sum = 0u64;
+            let mut counters = fields(&line[3..]);
+            for _ in 0..7 {
+                let n = counters
+                    .next()
+                    .and_then(number)
+                    .ok_or("seven numeric counters on the `cpu ` line")?;
+                sum = sum.saturating_add(n);
+            }
+            total = Some(sum.saturating_mul(NS_PER_TICK));
+        } else if line[3].is_ascii_digit() {
+            out.online_cpus = out.online_cpus.saturating_add(1);
+        }
+    }
+    if !whole && !ended {
+        return Err("complete `cpu` lines within the read limit");
+    }
+    out.system_cpu_ns = total.ok_or("aggregate `cpu ` line")?;
+    Ok(out)
+}
+
+/// `MemTotal` of `/proc/meminfo`, in bytes (the file says kB, meaning KiB, as Docker's `ReadMemInfo`
+/// reads it).
+pub fn parse_meminfo_total(text: &[u8]) -> Result<u64, &'static str> {
+    for line in lines(text) {
+        let mut f = fields(line);
+        if f.next() == Some(b"MemTotal:") {
+            let kib = f.next().and_then(number).ok_or("numeric MemTotal")?;
+            return kib.checked_mul(1024).ok_or("MemTotal below 2^64 bytes");
+        }
+    }
+    Err("MemTotal line")
+}
+
+/// A file holding one number and a newline (`cpuacct.usage`, `memory.usage_in_bytes`, `pids.current`).
+pub fn parse_number(text: &[u8]) -> Result<u64, &'static str> {
+    let mut f = fields(text);
+    match (f.next().and_then(number), f.next()) {
+        (Some(n), None) => Ok(n),
+        _ => Err("single number"),
+    }
+}
+
+/// A limit file: a number, or `max` for none (cgroup v2 `memory.max`), which reads as `u64::MAX` (as
+/// containerd reads it; Docker then clamps it to the host's memory).
+pub fn parse_limit(text: &[u8]) -> Result<u64, &'static str> {
+    let mut f = fields(text);
+    match (f.next(), f.next()) {
+        (Some(b"max"), None) => Ok(u64::MAX),
+        (Some(n), None) => number(n).ok_or("number or `max`"),
+        _ => Err("number or `max`"),
+    }
+}
+
+/// `usage_usec` of a cgroup v2 `cpu.stat`, in nanoseconds (× 1000, saturating).
+pub fn parse_cpu_stat(text: &[u8]) -> Result<u64, &'static str> {
+    for line in lines(text) {
+        let mut f = fields(line);
+        if f.next() == Some(b"usage_usec") {
+            let usec = f.next().and_then(number).ok_or("numeric usage_usec")?;
+            return Ok(usec.saturating_mul(1000));
+        }
+    }
+    Err("usage_usec line")
+}
+
+/// The two `memory.stat` counters the working set needs; `None` when the key is absent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemStat {
+    /// `total_inactive_file` (cgroup v1 only).
+    pub total_inactive_file: Option<u64>,
+    /// `inactive_file` (both versions).
+    pub inactive_file: Option<u64>,
+}
+
+/// Parses `memory.stat` (`key value` lines). Other keys are skipped; a malformed value of one of our
+/// two keys is an error.
+pub fn parse_memory_stat(text: &[u8]) -> Result<MemStat, &'static str> {
+    let mut out = MemStat::default();
+    for line in lines(text) {
+        let mut f = fields(line);
+        let slot = match f.next() {
+            Some(b"total_inactive_file") => &mut out.total_inactive_file,
+            Some(b"inactive_file") => &mut out.inactive_file,
+            _ => continue,
+        };
+        *slot = Some(f.next().and_then(number).ok_or("numeric inactive_file")?);
+    }
+    Ok(out)
+}
+
+/// The working set exactly as `docker::stats` computes it from a Docker document (the `docker stats`
+/// CLI rule; see `docker::stats::working_set` for why this rule): `usage − total_inactive_file` when that
+/// key is present and below `usage`, else `usage − inactive_file` when below `usage` (absent = 0), else
+/// `usage`. A unit test checks it against `docker::stats::parse` on the same numbers.
+pub fn working_set(usage: u64, stat: MemStat) -> u64 {
+    if let Some(v) = stat.total_inactive_file {
+        if v < usage {
+            return usage - v;
+        }
+    }
+    let v = stat.inactive_file.unwrap_or(0);
+    if v < usage {
+        usage - v
+    } else {
+        usage
+    }
+}
+
+/// Bytes read and written, summed over devices.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Io {
+    /// Bytes read.
+    pub read: u64,
+    /// Bytes written.
+    pub write: u64,
+    /// Device lines seen (a v1 CFQ file with none makes Docker fall back to the throttle file).
+    pub entries: usize,
+}
+
+/// Parses a cgroup v1 blkio bytes file (`blkio.throttle.io_service_bytes`,
+/// `blkio.io_service_bytes_recursive`): `MAJ:MIN Op value` lines and a closing `Total value`, fields split
+/// on spaces and colons as containerd splits them. `Read` and `Write` count (any case, as `docker::stats`
+/// sums ops); `Sync`, `Async`, `Discard` and `Total` do not. A line of any other shape is an error, as in
+/// containerd.
+pub fn parse_blkio(text: &[u8]) -> Result<Io, &'static str> {
+    let mut out = Io::default();
+    for line in lines(text) {
+        let mut f = line
+            .split(|b| *b == b' ' || *b == b':')
+            .filter(|f| !f.is_empty());
+        let parts = [f.next(), f.next(), f.next(), f.next(), f.next()];
+        match parts {
+            [Some(b"Total"), Some(v), None, ..] if number(v).is_some() => {}
+            [Some(maj), Some(min), Some(op), Some(v), None] => {
+                let (Some(_), Some(_), Some(v)) = (number(maj), number(min), number(v)) else {
+                    return Err("`MAJ:MIN Op bytes` lines");
+                };
+                out.entries += 1;
+                if op.eq_ignore_ascii_case(b"read") {
+                    out.read = out.read.saturating_add(v);
+                } else if op.eq_ignore_ascii_case(b"write") {
+                    out.write = out.write.saturating_add(v);
+                }
+            }
+            // containerd also accepts `MAJ:MIN value` lines (files without ops); they add to no op.
+            [Some(maj), Some(min), Some(v), None, _] => {
+                if number(maj).is_none() || number(min).is_none() || number(v).is_none() {
+                    return Err("`MAJ:MIN Op bytes` lines");
+                }
+                out.entries += 1;
+            }
+            _ => return Err("`MAJ:MIN Op bytes` lines"),
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a cgroup v2 `io.stat`: one `MAJ:MIN key=value …` line per device; `rbytes` and `wbytes` are
+/// summed. Other keys (`rios`, `dbytes`, and the cost and latency keys some controllers add) are skipped.
+pub fn parse_io_stat(text: &[u8]) -> Result<Io, &'static str> {
+    let mut out = Io::default();
+    for line in lines(text) {
+        let mut f = fields(line);
+        let dev = f.next().ok_or("`MAJ:MIN key=value` lines")?;
+        if !dev.contains(&b':') {
+            return Err("`MAJ:MIN key=value` lines");
+        }
+        out.entries += 1;
+        for kv in f {
+            let Some(eq) = kv.iter().position(|b| *b == b'=') else {
+                continue;
+            };
+            let (key, value) = (&kv[..eq], &kv[eq + 1..]);
+            let slot = match key {
+                b"rbytes" => &mut out.read,
+                b"wbytes" => &mut out.write,
+                _ => continue,
+            };
+            *slot = slot.saturating_add(number(value).ok_or("numeric rbytes and wbytes")?);
+        }
+    }
+    Ok(out)
+}
+
+/// Bytes received and sent, summed over interfaces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Net {
+    /// Received bytes.
+    pub rx: u64,
+    /// Sent bytes.
+    pub tx: u64,
+}
+
+/// Parses `/proc/<pid>/net/dev`: two header lines, then `name: rx_bytes rx_packets … (8 receive
+/// counters) tx_bytes …`, one line per interface of the namespace. Every interface but `lo` is summed.
+/// The name ends at the first `:` (Linux forbids `:` in interface names, `dev_valid_name`); old kernels
+/// print large counters right after it, with no space.
+pub fn parse_net_dev(text: &[u8]) -> Result<Net, &'static str> {
+    let mut out = Net::default();
+    for line in lines(text).skip(2) {
+        let colon = line
+            .iter()
+            .position(|b| *b == b':')
+            .ok_or("`name: counters` lines")?;
+        let name = line[..colon].trim_ascii();
+        let mut f = fields(&line[colon + 1..]);
+        let rx = f.next().and_then(number);
+        let tx = f.nth(7).and_then(number);
+        let (Some(rx), Some(tx)) = (rx, tx) else {
+            return Err("numeric rx and tx byte counters");
+        };
+        if name != b"lo" {
+            out.rx = out.rx.saturating_add(rx);
+            out.tx = out.tx.saturating_add(tx);
+        }
+    }
+    Ok(out)
+}
+
+/// The cgroup path of a process from `/proc/<pid>/cgroup`, for the container's hierarchy: the `0::` line
+/// on cgroup v2, the line whose controller list has `memory` on v1. Returns the path without its leading
+/// `/`, or `None` when there is no such line or the path is not one we follow: not absolute, with a `.`
+/// or `..` component (a path outside the reader's cgroup namespace shows as `/../…`), or not UTF-8.
+pub fn parse_pid_cgroup(text: &[u8], v2: bool) -> Option<&str> {
+    for line in lines(text) {
+        let mut parts = line.splitn(3, |b| *b == b':');
+        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let ours = if v2 {
+            id == b"0" && controllers.is_empty()
+        } else {
+            controllers.split(|b| *b == b',').any(|c| c == b"memory")
+        };
+        if !ours {
+            continue;
+        }
+        let path = core::str::from_utf8(path).ok()?.strip_prefix('/')?;
+        if path.split('/').any(|c| c == ".." || c == ".") {
+            return None;
+        }
+        return Some(path);
+    }
+    None
+}
+
+/// Whether `id` is a full Docker container ID: 64 lowercase hex characters. Anything else could not name
+/// a cgroup directory, and a `/` or `..` in it must never reach a path.
+pub fn check_id(id: &str) -> Result<(), Error> {
+    let ok = id.len() == CONTAINER_ID_MAX_BYTES
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadId { len: id.len() })
+    }
+}
+
+// ---- Reading files -------------------------------------------------------------------------------------
+
+/// Reads at most `max` bytes of `path` into `buf` (cleared first). Returns whether that was the whole file.
+/// Allocates nothing once `buf` has grown to the largest file read (`read_to_end` probes for the end of
+/// file on the stack when the buffer is full).
+fn read_into(path: &Path, buf: &mut Vec<u8>, max: usize) -> io::Result<bool> {
+    buf.clear();
+    File::open(path)?.take(max as u64 + 1).read_to_end(buf)?;
+    if buf.len() > max {
+        buf.truncate(max);
+        Ok(false)
+    } else {
+        Ok(true)
+    }
+}
+
+/// Reads `path` whole (at most [`FILE_MAX_BYTES`]) into `buf`.
+fn read_whole<'b>(path: &Path, buf: &'b mut Vec<u8>) -> Result<&'b [u8], Error> {
+    match read_into(path, buf, FILE_MAX_BYTES) {
+        Ok(true) => Ok(buf),
+        Ok(false) => Err(Error::TooLarge {
+            path: path.to_path_buf(),
+            limit: FILE_MAX_BYTES,
+        }),
+        Err(source) => Err(Error::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn parse_error(path: &Path, what: &'static str) -> Error {
+    Error::Parse {
+        path: path.to_path_buf(),
+        what,
+    }
+}
+
+/// Sets `path` to `base/rel/file` without allocating once its capacity suffices.
+fn set_path(path: &mut PathBuf, base: &Path, rel: &str, file: &str) {
+    path.as_mut_os_string().clear();
+    path.push(base);
+    if !rel.is_empty() {
+        path.push(rel);
+    }
+    path.push(file);
+}
+
+// ---- The source ----------------------------------------------------------------------------------------
+
+/// The cgroup version of the tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    /// One tree per controller (`cpuacct`, `memory`, `blkio`, `pids`).
+    V1,
+    /// One unified tree (`cgroup.controllers` at its root).
+    V2,
+}
+
+/// Where a container's cgroup directory was found (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// `docker/<id>`: Docker's cgroupfs driver.
+    Cgroupfs,
+    /// `system.slice/docker-<id>.scope`: Docker's systemd driver.
+    Systemd,
+    /// The path in `/proc/<pid>/cgroup`: any other layout.
+    FromPid,
+}
+
+const LAYOUTS: [Layout; 3] = [Layout::Cgroupfs, Layout::Systemd, Layout::FromPid];
+
+#[derive(Debug)]
+enum Tree {
+    V1 {
+        cpuacct: PathBuf,
+        memory: PathBuf,
+        /// `None` without a blkio controller: block I/O reads 0, as Docker reports it then.
+        blkio: Option<PathBuf>,
+        /// `None` without a pids controller: pids read 0.
+        pids: Option<PathBuf>,
+        /// Whether CFQ's files exist (`blkio.io_serviced_recursive`; kernels before 5.0).
+        cfq: bool,
+    },
+    V2 {
+        root: PathBuf,
+    },
+}
+
+/// Reads [`Sample`]s from the cgroup tree and procfs found by [`CgroupSource::detect`].
+///
+/// Not `Sync` (the scratch path and the remembered layout are cells): the agent samples on one thread.
+#[derive(Debug)]
+pub struct CgroupSource {
+    tree: Tree,
+    cgroup_dir: PathBuf,
+    proc_dir: PathBuf,
+    mem_total_bytes: u64,
+    /// `(st_dev, st_ino)` of `<proc>/1/net/dev`: the host's network namespace.
+    host_net: Option<(u64, u64)>,
+    layout: Cell<Layout>,
+    path: RefCell<PathBuf>,
+}
+
+impl CgroupSource {
+    /// Finds the cgroup tree and the host's procfs under `root` (`/` in the agent; tests pass a recorded
+    /// tree), as the module doc describes, and reads the host's `MemTotal` (Docker's limit for containers
+    /// without one). Allocates the scratch path here, once.
+    pub fn detect(root: &Path) -> Result<CgroupSource, Unavailable> {
+        let host_cg = root.join("host/sys/fs/cgroup");
+        let own_cg = root.join("sys/fs/cgroup");
+        let (tree, cgroup_dir) = match classify(&host_cg) {
+            Some(r) => (r?, host_cg),
+            None => match classify(&own_cg) {
+                Some(r) => (r?, own_cg),
+                None => {
+                    return Err(Unavailable::NoTree {
+                        host: host_cg,
+                        own: own_cg,
+                    })
+                }
+            },
+        };
+
+        let host_proc = root.join("host/proc");
+        let own_proc = root.join("proc");
+        let proc_dir = if host_proc.join("stat").exists() {
+            host_proc
+        } else if own_proc.join("stat").exists() {
+            own_proc
+        } else {
+            return Err(Unavailable::NoProc {
+                host: host_proc,
+                own: own_proc,
+            });
+        };
+        // Kernel threads live only in the initial PID namespace; PID 2 is kthreadd there.
+        let comm = proc_dir.join("2/comm");
+        let is_host = fs::read(&comm).is_ok_and(|c| c.trim_ascii() == b"kthreadd");
+        if !is_host {
+            return Err(Unavailable::NotHostPids { path: proc_dir });
+        }
+
+        let meminfo = proc_dir.join("meminfo");
+        let mut buf = Vec::new();
+        let mem_total_bytes = match read_into(&meminfo, &mut buf, FILE_MAX_BYTES) {
+            Ok(_) => parse_meminfo_total(&buf).map_err(|what| Unavailable::Parse {
+                path: meminfo.clone(),
+                what,
+            })?,
+            Err(source) => {
+                return Err(Unavailable::Read {
+                    path: meminfo,
+                    source,
+                })
+            }
+        };
+        let host_net = fs::metadata(proc_dir.join("1/net/dev"))
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+
+        Ok(CgroupSource {
+            tree,
+            cgroup_dir,
+            proc_dir,
+            mem_total_bytes,
+            host_net,
+            layout: Cell::new(Layout::Cgroupfs),
+            path: RefCell::new(PathBuf::with_capacity(256)),
+        })
+    }
+
+    /// The cgroup version of the tree.
+    pub fn version(&self) -> Version {
+        match self.tree {
+            Tree::V1 { .. } => Version::V1,
+            Tree::V2 { .. } => Version::V2,
+        }
+    }
+
+    /// The cgroup tree (`…/sys/fs/cgroup`).
+    pub fn cgroup_dir(&self) -> &Path {
+        &self.cgroup_dir
+    }
+
+    /// The host's procfs.
+    pub fn proc_dir(&self) -> &Path {
+        &self.proc_dir
+    }
+
+    /// The host's `MemTotal` in bytes, read at [`CgroupSource::detect`].
+    pub fn mem_total_bytes(&self) -> u64 {
+        self.mem_total_bytes
+    }
+
+    /// The layout in which the last container was found (tried first next time).
+    pub fn layout(&self) -> Layout {
+        self.layout.get()
+    }
+
+    /// One reading of the container `id` (full 64-hex ID) whose init process is `pid` (inspect
+    /// `State.Pid`, which the caller refreshes when the container restarts). `buf` holds each file in
+    /// turn and is left with the last one; once it has grown to the largest file, sampling allocates
+    /// nothing.
+    ///
+    /// Reads, in this order: the container's CPU counter and `/proc/stat` one after the other (CPU % divides
+    /// their changes), then memory, block I/O, pids and `/proc/<pid>/net/dev`. Errors: [`Error::BadId`],
+    /// [`Error::NotRunning`] for PID 0, [`Error::NoCgroup`] when no layout has the container (it stopped),
+    /// and read, size or parse errors naming the file.
+    pub fn sample(&self, id: &str, pid: u32, buf: &mut Vec<u8>) -> Result<Sample, Error> {
+        check_id(id)?;
+        if pid == 0 {
+            return Err(Error::NotRunning);
+        }
+        // The only borrow: `sample` does not call itself.
+        let mut path = self.path.borrow_mut();
+        let path = &mut *path;
+        let (rel, cpu_total_ns) = self.find(id, pid, path, buf)?;
+
+        set_path(path, &self.proc_dir, "", "stat");
+        let whole = read_into(path, buf, FILE_MAX_BYTES).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let stat = parse_proc_stat(buf, whole).map_err(|what| parse_error(path, what))?;
+
+        let (usage, limit, mem_stat, io, pids) = match &self.tree {
+            Tree::V1 {
+                memory,
+                blkio,
+                pids,
+                cfq,
+                ..
+            } => {
+                let usage = read_number(path, memory, &rel, "memory.usage_in_bytes", buf)?;
+                let limit = read_number(path, memory, &rel, "memory.limit_in_bytes", buf)?;
+                set_path(path, memory, &rel, "memory.stat");
+                let mem_stat = parse_memory_stat(read_whole(path, buf)?)
+                    .map_err(|what| parse_error(path, what))?;
+                let io = match blkio {
+                    Some(dir) => read_blkio(path, dir, &rel, *cfq, buf)?,
+                    None => Io::default(),
+                };
+                let pids = match pids {
+                    Some(dir) => read_number(path, dir, &rel, "pids.current", buf)?,
+                    None => 0,
+                };
+                (usage, limit, mem_stat, io, pids)
+            }
+            Tree::V2 { root } => {
+                let usage = read_number(path, root, &rel, "memory.current", buf)?;
+                set_path(path, root, &rel, "memory.max");
+                let limit =
+                    parse_limit(read_whole(path, buf)?).map_err(|what| parse_error(path, what))?;
+                set_path(path, root, &rel, "memory.stat");
+                let mem_stat = parse_memory_stat(read_whole(path, buf)?)
+                    .map_err(|what| parse_error(path, what))?;
+                // io.stat and pids.current exist only where the io and pids controllers are enabled for
+                // the container; without them Docker reports nothing, which reads as 0.
+                set_path(path, root, &rel, "io.stat");
+                let io = match read_optional(path, buf)? {
+                    Some(text) => parse_io_stat(text).map_err(|what| parse_error(path, what))?,
+                    None => Io::default(),
+                };
+                set_path(path, root, &rel, "pids.current");
+                let pids = match read_optional(path, buf)? {
+                    Some(text) => parse_number(text).map_err(|what| parse_error(path, what))?,
+                    None => 0,
+                };
+                (usage, limit, mem_stat, io, pids)
+            }
+        };
+
+        let net = self.read_net(pid, path, buf)?;
+
+        Ok(Sample {
+            cpu_total_ns,
+            system_cpu_ns: stat.system_cpu_ns,
+            online_cpus: stat.online_cpus.max(1),
+            memory_usage: working_set(usage, mem_stat),
+            // Docker (statsV1/statsV2): a limit above the host's memory becomes the host's memory.
+            memory_limit: if limit > self.mem_total_bytes && self.mem_total_bytes > 0 {
+                self.mem_total_bytes
+            } else {
+                limit
+            },
+            network_rx: net.rx,
+            network_tx: net.tx,
+            disk_read: io.read,
+            disk_write: io.write,
+            pids,
+        })
+    }
+
+    /// Finds the container's cgroup directory (relative to each controller's root) and reads its CPU
+    /// counter, which doubles as the probe: a missing directory is a missing first file.
+    fn find(
+        &self,
+        id: &str,
+        pid: u32,
+        path: &mut PathBuf,
+        buf: &mut Vec<u8>,
+    ) -> Result<(heapless::String<CGROUP_PATH_MAX_BYTES>, u64), Error> {
+        let first = self.layout.get();
+        let order = core::iter::once(first).chain(LAYOUTS.into_iter().filter(|l| *l != first));
+        for layout in order {
+            let Some(rel) = self.relative(layout, id, pid, path, buf)? else {
+                continue;
+            };
+            let (base, file) = match &self.tree {
+                Tree::V1 { cpuacct, .. } => (cpuacct, "cpuacct.usage"),
+                Tree::V2 { root } => (root, "cpu.stat"),
+            };
+            set_path(path, base, &rel, file);
+            let text = match read_whole(path, buf) {
+                Ok(text) => text,
+                Err(Error::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                    continue
+                }
+                Err(e) => return Err(e),
+            };
+            let ns = match self.tree {
+                Tree::V1 { .. } => parse_number(text),
+                Tree::V2 { .. } => parse_cpu_stat(text),
+            }
+            .map_err(|what| parse_error(path, what))?;
+            self.layout.set(layout);
+            return Ok((rel, ns));
+        }
+        let mut id_copy = heapless::String::new();
+        // Cannot fail: check_id made `id` exactly CONTAINER_ID_MAX_BYTES long.
+        let _ = id_copy.push_str(id);
+        Err(Error::NoCgroup { id: id_copy })
+    }
+
+    /// The relative cgroup path of `id` in `layout`, or `None` when that layout cannot name it.
+    fn relative(
+        &self,
+        layout: Layout,
+        id: &str,
+        pid: u32,
+        path: &mut PathBuf,
+        buf: &mut Vec<u8>,
+    ) -> Result<Option<heapless::String<CGROUP_PATH_MAX_BYTES>>, Error> {
+        let mut rel = heapless::String::<CGROUP_PATH_MAX_BYTES>::new();
+        // The fixed layouts are at most 90 bytes with a 64-byte ID: far below the capacity.
+        let fits = match layout {
+            Layout::Cgroupfs => rel.push_str("docker/").and_then(|()| rel.push_str(id)),
+            Layout::Systemd => rel
+                .push_str("system.slice/docker-")
+                .and_then(|()| rel.push_str(id))
+                .and_then(|()| rel.push_str(".scope")),
+            Layout::FromPid => {
+                set_path(path, &self.proc_dir, itoa(pid).as_str(), "cgroup");
+                let text = match read_into(path, buf, PID_CGROUP_MAX_BYTES) {
+                    Ok(true) => &buf[..],
+                    // Too long, or the process is gone: this layout cannot say.
+                    Ok(false) => return Ok(None),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                    Err(source) => {
+                        return Err(Error::Read {
+                            path: path.clone(),
+                            source,
+                        })
+                    }
+                };
+                match parse_pid_cgroup(text, self.version() == Version::V2) {
+                    // Only a path that names the container: a reused PID must not lead elsewhere.
+                    Some(p) if p.contains(id) => rel.push_str(p),
+                    _ => return Ok(None),
+                }
+            }
+        };
+        Ok(fits.is_ok().then_some(rel))
+    }
+
+    fn read_net(&self, pid: u32, path: &mut PathBuf, buf: &mut Vec<u8>) -> Result<Net, Error> {
+        set_path(path, &self.proc_dir, itoa(pid).as_str(), "net/dev");
+        let read_error = |path: &Path, source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = File::open(&*path).map_err(|e| read_error(path, e))?;
+        let meta = file.metadata().map_err(|e| read_error(path, e))?;
+        if self.host_net == Some((meta.dev(), meta.ino())) {
+            // `--network host`: the host's interfaces are not the container's (Docker reports none).
+            return Ok(Net::default());
+        }
+        buf.clear();
+        (&mut file)
+            .take(FILE_MAX_BYTES as u64 + 1)
+            .read_to_end(buf)
+            .map_err(|e| read_error(path, e))?;
+        if buf.len() > FILE_MAX_BYTES {
+            return Err(Error::TooLarge {
+                path: path.clone(),
+                limit: FILE_MAX_BYTES,
+            });
+        }
+        parse_net_dev(buf).map_err(|what| parse_error(path, what))
+    }
+}
+
+impl fmt::Display for CgroupSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = match self.version() {
+            Version::V1 => "v1",
+            Version::V2 => "v2",
+        };
+        write!(
+            f,
+            "cgroup {v} at {}, host procfs at {}",
+            self.cgroup_dir.display(),
+            self.proc_dir.display()
+        )
+    }
+}
+
+/// What a candidate cgroup directory holds: `None` when it is not there at all.
+fn classify(dir: &Path) -> Option<Result<Tree, Unavailable>> {
+    if !dir.is_dir() {
+        return None;
+    }
+    if dir.join("cgroup.controllers").exists() {
+        // The root of a v2 hierarchy has no cgroup.type (CFTYPE_NOT_ON_ROOT); a namespace's view does.
+        if dir.join("cgroup.type").exists() {
+            return Some(Err(Unavailable::OwnView {
+                path: dir.to_path_buf(),
+            }));
+        }
+        let controllers = dir.join("cgroup.controllers");
+        let text = match fs::read(&controllers) {
+            Ok(t) => t,
+            Err(source) => {
+                return Some(Err(Unavailable::Read {
+                    path: controllers,
+                    source,
+                }))
+            }
+        };
+        if !fields(&text).any(|c| c == b"memory") {
+            return Some(Err(Unavailable::MissingController {
+                path: dir.to_path_buf(),
+                controller: "memory",
+            }));
+        }
+        return Some(Ok(Tree::V2 {
+            root: dir.to_path_buf(),
+        }));
+    }
+    let memory = dir.join("memory");
+    let cpuacct = ["cpuacct", "cpu,cpuacct", "cpuacct,cpu"]
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|p| p.is_dir());
+    if !memory.is_dir() && cpuacct.is_none() {
+        // Neither v2 nor v1: an empty mount point, or a tmpfs without controllers.
+        return None;
+    }
+    if !memory.is_dir() {
+        return Some(Err(Unavailable::MissingController {
+            path: dir.to_path_buf(),
+            controller: "memory",
+        }));
+    }
+    // Only a v1 hierarchy's root has cgroup.sane_behavior (CFTYPE_ONLY_ON_ROOT).
+    if !memory.join("cgroup.sane_behavior").exists() {
+        return Some(Err(Unavailable::OwnView { path: memory }));
+    }
+    let Some(cpuacct) = cpuacct else {
+        return Some(Err(Unavailable::MissingController {
+            path: dir.to_path_buf(),
+            controller: "cpuacct",
+        }));
+    };
+    let blkio = Some(dir.join("blkio")).filter(|p| p.is_dir());
+    let cfq = blkio
+        .as_ref()
+        .is_some_and(|b| b.join("blkio.io_serviced_recursive").exists());
+    let pids = Some(dir.join("pids")).filter(|p| p.is_dir());
+    Some(Ok(Tree::V1 {
+        cpuacct,
+        memory,
+        blkio,
+        pids,
+        cfq,
+    }))
+}
+
+fn read_number(
+    path: &mut PathBuf,
+    base: &Path,
+    rel: &str,
+    file: &str,
+    buf: &mut Vec<u8>,
+) -> Result<u64, Error> {
+    set_path(path, base, rel, file);
+    parse_number(read_whole(path, buf)?).map_err(|what| parse_error(path, what))
+}
+
+/// `Ok(None)` when the file does not exist.
+fn read_optional<'b>(path: &Path, buf: &'b mut Vec<u8>) -> Result<Option<&'b [u8]>, Error> {
+    match read_whole(path, buf) {
+        Ok(text) => Ok(Some(text)),
+        Err(Error::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// cgroup v1 block I/O in containerd's order: CFQ's recursive file when CFQ exists and it has entries,
+/// else the throttle file.
+fn read_blkio(
+    path: &mut PathBuf,
+    dir: &Path,
+    rel: &str,
+    cfq: bool,
+    buf: &mut Vec<u8>,
+) -> Result<Io, Error> {
+    if cfq {
+        set_path(path, dir, rel, "blkio.io_service_bytes_recursive");
+        if let Some(text) = read_optional(path, buf)? {
+            let io = parse_blkio(text).map_err(|what| parse_error(path, what))?;
+            if io.entries > 0 {
+                return Ok(io);
+            }
+        }
+    }
+    set_path(path, dir, rel, "blkio.throttle.io_service_bytes");
+    parse_blkio(read_whole(path, buf)?).map_err(|what| parse_error(path, what))
+}
+
+/// A PID in decimal on the stack.
+fn itoa(n: u32) -> heapless::String<10> {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut out = heapless::String::new();
+    for &d in &digits[i..] {
+        // Cannot fail: a u32 has at most 10 digits, the capacity.
+        let _ = out.push(char::from(d));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::stats;
+
+    // ---- fixtures (tests/fixtures/cgroup/README.md says where each comes from) ----
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/cgroup")
+            .join(name)
+    }
+
+    fn source(tree: &str) -> CgroupSource {
+        CgroupSource::detect(&fixture(tree)).unwrap_or_else(|e| panic!("{tree}: {e}"))
+    }
+
+    /// `(name, id, pid)` of the containers of a recorded tree.
+    fn recorded(tree: &str) -> Vec<(String, String, u32)> {
+        let text = fs::read_to_string(fixture(tree).join("containers.txt")).unwrap();
+        text.lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                (f[0].to_string(), f[1].to_string(), f[2].parse().unwrap())
+            })
+            .collect()
+    }
+
+    fn docker_json(tree: &str, name: &str, when: &str) -> Sample {
+        let bytes = fs::read(fixture(tree).join(format!("docker/{name}-{when}.json"))).unwrap();
+        stats::parse(&bytes).unwrap()
+    }
+
+    const NGINX: &str = "15d3b24aa42343c78d59905003f9cdfa03173067eeb741bf39f3476375f01a53";
+    const PIHOLE: &str = "881bf4fed68052952b45a0fcda8b1d27fd15aeeca2e184b17fa9bd25f7f360c2";
+    const HASS: &str = "0065ea0d18ee19625ef87512856375f564988a76b3cbc2ee393bcba375c7715e";
+    const ROOTLESS: &str = "c5195ca227eac15e1574951c3337a2abffe7aa76a45f44aabc1727a0ce9255f8";
+    const REUSED: &str = "bb45f35c6f0b081b77da2d031e2ad6316c67c57d1547fd20a5c1982a4d5c92a9";
+    const CFQ_USED: &str = "92a91f99372e6ad4c0116b41eab6437d7303f3b87c8461947ebd01539a3a5c9c";
+    const CFQ_EMPTY: &str = "5bcffb045f2d15d58c57fc17feaa9c54ad43b211a86c3f2ec9881667e058cff6";
+
+    /// MemTotal 2014256 kB of the 2-CPU hand-written trees, in bytes.
+    const MEM_2G: u64 = 2_014_256 * 1024;
+    /// MemTotal 3884360 kB of the Pi 4 tree, in bytes.
+    const MEM_PI: u64 = 3_884_360 * 1024;
+    /// `cpu  48213 12 9034 1753320 802 0 211 57`: the first seven counters, 1811592 ticks (steal 57 left out).
+    const SYS_2CPU_NS: u64 = 1_811_592 * 10_000_000;
+
+    // ---- parsers ----
+
+    #[test]
+    fn proc_stat_sums_seven_counters_and_counts_cpu_lines() {
+        type Case = (&'static [u8], Result<(u64, u32), &'static str>);
+        let cases: &[Case] = &[
+            // steal (8th), guest and guest_nice are left out, as Docker's parts[1:8].
+            (
+                b"cpu  1 2 3 4 5 6 7 1000 1000 1000\ncpu0 1 2 3 4 5 6 7\nintr 1\n",
+                Ok((280_000_000, 1)),
+            ),
+            (
+                b"cpu 1 1 1 1 1 1 1\ncpu0 0 0 0 0 0 0 0\ncpu1 0 0 0 0 0 0 0\n",
+                Ok((70_000_000, 2)),
+            ),
+            // Counting stops at the first line that is not a cpu line.
+            (
+                b"cpu  1 0 0 0 0 0 0\ncpu0 1 0 0 0 0 0 0\nintr 5\ncpu1 1 0 0 0 0 0 0\n",
+                Ok((10_000_000, 1)),
+            ),
+            // Old kernels (no steal) have exactly seven counters.
+            (b"cpu  1 2 3 4 5 6 7\n", Ok((280_000_000, 0))),
+            (
+                b"cpu  1 2 3 4 5 6\n",
+                Err("seven numeric counters on the `cpu ` line"),
+            ),
+            (
+                b"cpu  1 2 3 x 5 6 7\n",
+                Err("seven numeric counters on the `cpu ` line"),
+            ),
+            (
+                b"cpu  1 2 3 -4 5 6 7\n",
+                Err("seven numeric counters on the `cpu ` line"),
+            ),
+            (b"cpu0 1 2 3 4 5 6 7\n", Err("aggregate `cpu ` line")),
+            (
+                b"intr 1\ncpu  1 2 3 4 5 6 7\n",
+                Err("aggregate `cpu ` line"),
+            ),
+            (b"", Err("aggregate `cpu ` line")),
+            // Saturates instead of wrapping (Docker 20.10's uint64 would wrap).
+            (
+                b"cpu  18446744073709551615 1 0 0 0 0 0\n",
+                Ok((u64::MAX, 0)),
+            ),
+            (
+                b"cpu  18446744073709551616 0 0 0 0 0 0\n",
+                Err("seven numeric counters on the `cpu ` line"),
+            ),
+        ];
+        for (text, want) in cases {
+            let got = parse_proc_stat(text, true).map(|s| (s.system_cpu_ns, s.online_cpus));
+            assert_eq!(got, *want, "{}", String::from_utf8_lossy(text));
+        }
+        // The recorded host: 2 CPUs; 382042+0+62889+437204+13873+0+937 = 896945 ticks.
+        let text = fs::read(fixture("v1/proc/stat")).unwrap();
+        assert_eq!(
+            parse_proc_stat(&text, true),
+            Ok(ProcStat {
+                system_cpu_ns: 896_945 * 10_000_000,
+                online_cpus: 2
+            })
+        );
+    }
+
+    #[test]
+    fn proc_stat_prefix_must_hold_every_cpu_line() {
+        for tree in ["v1", "v2-systemd"] {
+            let text = fs::read(fixture(tree).join("proc/stat")).unwrap();
+            let whole = parse_proc_stat(&text, true).unwrap();
+            // The cpu block ends with the newline before `intr`; a cut anywhere after that newline and the
+            // next complete line gives the whole answer, any earlier cut is an error, never a short count.
+            let intr = text.windows(5).position(|w| w == b"intr ").unwrap();
+            let intr_end = intr + text[intr..].iter().position(|b| *b == b'\n').unwrap();
+            for cut in 0..=text.len() {
+                let got = parse_proc_stat(&text[..cut], false);
+                if cut > intr_end {
+                    assert_eq!(got, Ok(whole), "{tree} cut at {cut}");
+                } else {
+                    assert_eq!(
+                        got,
+                        Err("complete `cpu` lines within the read limit"),
+                        "{tree} cut at {cut}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn meminfo_total_in_bytes() {
+        let cases: &[(&[u8], Result<u64, &str>)] = &[
+            (
+                b"MemTotal:       24684084 kB\nMemFree: 1 kB\n",
+                Ok(25_276_502_016),
+            ),
+            (b"MemFree: 1 kB\nMemTotal: 4 kB\n", Ok(4096)),
+            (b"MemTotal: 4", Ok(4096)),
+            (b"MemFree: 1 kB\n", Err("MemTotal line")),
+            (b"MemTotal: x kB\n", Err("numeric MemTotal")),
+            (b"MemTotal:\n", Err("numeric MemTotal")),
+            (
+                b"MemTotal: 18446744073709551615 kB\n",
+                Err("MemTotal below 2^64 bytes"),
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(
+                parse_meminfo_total(text),
+                *want,
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
+        let text = fs::read(fixture("v1/proc/meminfo")).unwrap();
+        assert_eq!(parse_meminfo_total(&text), Ok(25_276_502_016));
+    }
+
+    #[test]
+    fn single_numbers_and_limits() {
+        let numbers: &[(&[u8], Result<u64, &str>)] = &[
+            (b"331776\n", Ok(331_776)),
+            (b"0", Ok(0)),
+            (b" 7 \n", Ok(7)),
+            (b"18446744073709551615\n", Ok(u64::MAX)),
+            (b"18446744073709551616\n", Err("single number")),
+            (b"", Err("single number")),
+            (b"\n", Err("single number")),
+            (b"1 2\n", Err("single number")),
+            (b"-1\n", Err("single number")),
+            (b"max\n", Err("single number")),
+            (b"0x10\n", Err("single number")),
+        ];
+        for (text, want) in numbers {
+            assert_eq!(
+                parse_number(text),
+                *want,
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
+        let limits: &[(&[u8], Result<u64, &str>)] = &[
+            (b"max\n", Ok(u64::MAX)),
+            (b"268435456\n", Ok(268_435_456)),
+            (b"9223372036854771712\n", Ok(9_223_372_036_854_771_712)),
+            (b"Max\n", Err("number or `max`")),
+            (b"max max\n", Err("number or `max`")),
+            (b"", Err("number or `max`")),
+        ];
+        for (text, want) in limits {
+            assert_eq!(
+                parse_limit(text),
+                *want,
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
+    }
+
+    #[test]
+    fn cpu_stat_usage_in_nanoseconds() {
+        let cases: &[(&[u8], Result<u64, &str>)] = &[
+            (
+                b"usage_usec 7654321\nuser_usec 1\nsystem_usec 2\n",
+                Ok(7_654_321_000),
+            ),
+            (b"user_usec 1\nusage_usec 5\n", Ok(5_000)),
+            (b"usage_usec 18446744073709551615\n", Ok(u64::MAX)),
+            (b"user_usec 1\n", Err("usage_usec line")),
+            (b"usage_usec\n", Err("numeric usage_usec")),
+            (b"usage_usec abc\n", Err("numeric usage_usec")),
+            (b"", Err("usage_usec line")),
+        ];
+        for (text, want) in cases {
+            assert_eq!(
+                parse_cpu_stat(text),
+                *want,
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
+    }
+
+    #[test]
+    fn memory_stat_keys() {
+        let both = MemStat {
+            total_inactive_file: Some(300),
+            inactive_file: Some(100),
+        };
+        let cases: &[(&[u8], Result<MemStat, &str>)] = &[
+            (
+                b"cache 9\ninactive_file 100\ntotal_inactive_file 300\n",
+                Ok(both),
+            ),
+            (
+                b"anon 1\ninactive_file 7\nactive_file 2\n",
+                Ok(MemStat {
+                    total_inactive_file: None,
+                    inactive_file: Some(7),
+                }),
+            ),
+            (b"anon 1\n", Ok(MemStat::default())),
+            (b"", Ok(MemStat::default())),
+            // Keys that merely start like ours are other keys.
+            (
+                b"inactive_file_x 5\ntotal_inactive_file2 6\n",
+                Ok(MemStat::default()),
+            ),
+            (b"inactive_file\n", Err("numeric inactive_file")),
+            (b"inactive_file -1\n", Err("numeric inactive_file")),
+        ];
+        for (text, want) in cases {
+            assert_eq!(
+                parse_memory_stat(text),
+                *want,
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
+    }
+
+    #[test]
+    fn working_set_is_the_docker_stats_rule() {
+        // The same numbers through a Docker stats document and `docker::stats::parse`, for every
+        // combination of present and absent keys and of values below, at and above usage.
+        let values = [None, Some(0u64), Some(300), Some(1000), Some(5000)];
+        for usage in [0u64, 1000] {
+            for total in values {
+                for inactive in values {
+                    let mut keys = Vec::new();
+                    if let Some(v) = total {
+                        keys.push(format!("\"total_inactive_file\":{v}"));
+                    }
+                    if let Some(v) = inactive {
+                        keys.push(format!("\"inactive_file\":{v}"));
+                    }
+                    let json = format!(
+                        r#"{{"read":"x","memory_stats":{{"usage":{usage},"stats":{{{}}}}}}}"#,
+                        keys.join(",")
+                    );
+                    let docker = stats::parse(json.as_bytes()).unwrap().memory_usage;
+                    let stat = MemStat {
+                        total_inactive_file: total,
+                        inactive_file: inactive,
+                    };
+                    assert_eq!(working_set(usage, stat), docker, "{json}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn blkio_sums_read_and_write() {
+        let io = |read, write, entries| {
+            Ok(Io {
+                read,
+                write,
+                entries,
+            })
+        };
+        let cases: &[(&[u8], Result<Io, &str>)] = &[
+            // Recorded (v1 disk writer): Read and Write count, Sync/Async/Discard/Total do not.
+            (
+                b"254:0 Read 8388608\n254:0 Write 8388608\n254:0 Sync 16777216\n254:0 Async 0\n254:0 Discard 0\n254:0 Total 16777216\nTotal 16777216\n",
+                io(8_388_608, 8_388_608, 6),
+            ),
+            (b"Total 0\n", io(0, 0, 0)),
+            (b"", io(0, 0, 0)),
+            (b"8:0 read 1\n8:16 READ 10\n8:0 Write 2\n", io(11, 2, 3)),
+            (b"8:0 Read 18446744073709551615\n8:16 Read 1\n", io(u64::MAX, 0, 2)),
+            // containerd accepts `MAJ:MIN value` lines (no op).
+            (b"8:0 5\n", io(0, 0, 1)),
+            (b"8:0 Read\n", Err("`MAJ:MIN Op bytes` lines")),
+            (b"8:0 Read x\n", Err("`MAJ:MIN Op bytes` lines")),
+            (b"sda Read 1\n", Err("`MAJ:MIN Op bytes` lines")),
+            (b"Total\n", Err("`MAJ:MIN Op bytes` lines")),
+            (b"8:0 Read 1 2\n", Err("`MAJ:MIN Op bytes` lines")),
+            (b"Total x\n", Err("`MAJ:MIN Op bytes` lines")),
+        ];
+        for (text, want) in cases {
+            assert_eq!(
+                parse_blkio(text),
+                *want,
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
+    }
+
+    #[test]
+    fn io_stat_sums_rbytes_and_wbytes() {
+        let io = |read, write, entries| {
+            Ok(Io {
+                read,
+                write,
+                entries,
+            })
+        };
+        let cases: &[(&[u8], Result<Io, &str>)] = &[
+            // The example of Documentation/admin-guide/cgroup-v2.rst.
+            (
+                b"8:16 rbytes=1459200 wbytes=314773504 rios=192 wios=353 dbytes=0 dios=0\n8:0 rbytes=90430464 wbytes=299008000 rios=8950 wios=1252 dbytes=50331648 dios=3021\n",
+                io(91_889_664, 613_781_504, 2),
+            ),
+            (b"", io(0, 0, 0)),
+            // io.cost and io.latency add keys; unknown keys and bare words are skipped.
+            (b"8:0 rbytes=1 wbytes=2 cost.vrate=100.00 depth=5 avg_lat=10 x\n", io(1, 2, 1)),
+            (b"8:0 rbytes=x wbytes=2\n", Err("numeric rbytes and wbytes")),
+            (b"8:0 rbytes= wbytes=2\n", Err("numeric rbytes and wbytes")),
+            (b"rbytes=1 wbytes=2\n", Err("`MAJ:MIN key=value` lines")),
+        ];
+        for (text, want) in cases {
+            assert_eq!(
+                parse_io_stat(text),
+                *want,
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
+    }
+
+    #[test]
+    fn net_dev_sums_every_interface_but_lo() {
+        let head = "Inter-|   Receive |  Transmit\n face |bytes packets|bytes packets\n";
+        let net = |rx, tx| Ok(Net { rx, tx });
+        let cases: &[(String, Result<Net, &str>)] = &[
+            (
+                format!("{head}    lo:  99 1 0 0 0 0 0 0  99 1 0 0 0 0 0 0\n  eth0:  586 7 0 0 0 0 0 0  0 0 0 0 0 0 0 0\n"),
+                net(586, 0),
+            ),
+            (
+                format!("{head}  eth0: 10 1 0 0 0 0 0 0 20 1 0 0 0 0 0 0\n  eth1: 1 1 0 0 0 0 0 0 2 1 0 0 0 0 0 0\n"),
+                net(11, 22),
+            ),
+            // Old kernels: a wide counter right after the colon.
+            (format!("{head}  eth0:1234567890 1 0 0 0 0 0 0 5 1 0 0 0 0 0 0\n"), net(1_234_567_890, 5)),
+            (head.to_string(), net(0, 0)),
+            (String::new(), net(0, 0)),
+            (format!("{head}  eth0: 1 2 3\n"), Err("numeric rx and tx byte counters")),
+            (format!("{head}  eth0 1 0 0 0 0 0 0 0 1 0 0 0 0 0 0 0\n"), Err("`name: counters` lines")),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_net_dev(text.as_bytes()), *want, "{text}");
+        }
+        // Recorded: the idle container (lo and eth0), and the host's own namespace.
+        let idle = fs::read(fixture("v1/proc/15914/net/dev")).unwrap();
+        assert_eq!(parse_net_dev(&idle), net(586, 0));
+        let host = fs::read(fixture("v1/proc/1/net/dev")).unwrap();
+        assert!(parse_net_dev(&host).unwrap().rx > 1_000_000_000);
+    }
+
+    #[test]
+    fn pid_cgroup_paths() {
+        let v1 = fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/host/cgroup/vm-container-v1.txt"),
+        )
+        .unwrap();
+        let cases: &[(&[u8], bool, Option<&str>)] = &[
+            (
+                b"0::/system.slice/docker-ab.scope\n",
+                true,
+                Some("system.slice/docker-ab.scope"),
+            ),
+            (b"12:pids:/x\n0::/docker/ab\n", true, Some("docker/ab")),
+            (b"4:memory:/docker/ab\n0::/\n", false, Some("docker/ab")),
+            (b"4:cpu,memory:/docker/ab\n", false, Some("docker/ab")),
+            (b"4:memoryx:/docker/ab\n", false, None),
+            (b"0::/\n", true, Some("")),
+            (b"0::/../../docker-ab.scope\n", true, None),
+            (b"0::/a/./b\n", true, None),
+            (b"0::docker/ab\n", true, None),
+            (b"0::/a:b\n", true, Some("a:b")),
+            (b"1:name=systemd:/x\n", true, None),
+            (b"", true, None),
+            (b"0::/\xff\n", true, None),
+        ];
+        for (text, is_v2, want) in cases {
+            assert_eq!(
+                parse_pid_cgroup(text, *is_v2),
+                *want,
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
+        // Recorded /proc/self/cgroup of a container on this engine (host cgroup namespace, v1).
+        assert_eq!(
+            parse_pid_cgroup(&v1, false).map(|p| p.starts_with("docker/0c6c216d3fd5")),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn container_ids_must_be_full_lowercase_hex() {
+        assert!(check_id(NGINX).is_ok());
+        for bad in [
+            "",
+            "15d3b24aa423",
+            &NGINX.to_uppercase(),
+            &format!("{NGINX}0"),
+            &format!("../{}", &NGINX[3..]),
+            &format!("{}/", &NGINX[1..]),
+        ] {
+            assert!(
+                matches!(check_id(bad), Err(Error::BadId { len }) if len == bad.len()),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn itoa_writes_decimal() {
+        for n in [0u32, 7, 10, 4242, 4_194_304, u32::MAX] {
+            assert_eq!(itoa(n).as_str(), n.to_string());
+        }
+    }
+
+    #[test]
+    fn parsers_never_panic_on_arbitrary_bytes() {
+        fn all(text: &[u8]) {
+            let _ = parse_proc_stat(text, true);
+            let _ = parse_proc_stat(text, false);
+            let _ = parse_meminfo_total(text);
+            let _ = parse_number(text);
+            let _ = parse_limit(text);
+            let _ = parse_cpu_stat(text);
+            let _ = parse_memory_stat(text);
+            let _ = parse_blkio(text);
+            let _ = parse_io_stat(text);
+            let _ = parse_net_dev(text);
+            let _ = parse_pid_cgroup(text, true);
+            let _ = parse_pid_cgroup(text, false);
+        }
+        let samples = [
+            "v1/proc/stat",
+            "v1/proc/1/net/dev",
+            "v1/sys/fs/cgroup/blkio/docker/3fbfb03e9497fc1cb0f0836f2c7e55f8d6fc9c3f6232205b990e4a581a1e6202/blkio.throttle.io_service_bytes",
+            "v1/sys/fs/cgroup/memory/docker/7d28aad387e46be982336eadbc44f2537b017c6d60014eac3b9bc6fde669ee6c/memory.stat",
+            "v2-cgroupfs/sys/fs/cgroup/docker/15d3b24aa42343c78d59905003f9cdfa03173067eeb741bf39f3476375f01a53/io.stat",
+            "v2-rootless/proc/7777/cgroup",
+        ];
+        for name in samples {
+            let mut buf = fs::read(fixture(name)).unwrap();
+            for i in 0..buf.len() {
+                let keep = buf[i];
+                for b in [b'\n', b' ', b':', b'=', b'9', b'-', 0xff, 0] {
+                    buf[i] = b;
+                    all(&buf);
+                    all(&buf[..i]);
+                }
+                buf[i] = keep;
+            }
+        }
+        const ALPHABET: &[u8] = b"0123456789 :=\n\tcpuTotalReadWritemax/.rbytes\xff";
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for len in 0..3_000usize {
+            let buf: Vec<u8> = (0..len % 200)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    ALPHABET[(state % ALPHABET.len() as u64) as usize]
+                })
+                .collect();
+            all(&buf);
+        }
+    }
+
+    // ---- detection ----
+
+    #[test]
+    fn detect_finds_v1_and_v2_trees() {
+        let v1 = source("v1");
+        assert_eq!(v1.version(), Version::V1);
+        assert_eq!(v1.cgroup_dir(), fixture("v1/sys/fs/cgroup"));
+        assert_eq!(v1.proc_dir(), fixture("v1/proc"));
+        assert_eq!(v1.mem_total_bytes(), 25_276_502_016);
+        assert!(matches!(v1.tree, Tree::V1 { cfq: false, .. }));
+        assert!(v1.host_net.is_some());
+        assert_eq!(
+            v1.to_string(),
+            format!(
+                "cgroup v1 at {}, host procfs at {}",
+                fixture("v1/sys/fs/cgroup").display(),
+                fixture("v1/proc").display()
+            )
+        );
+        for tree in ["v2-cgroupfs", "v2-systemd", "v2-rootless"] {
+            let s = source(tree);
+            assert_eq!(s.version(), Version::V2, "{tree}");
+            assert_eq!(s.cgroup_dir(), fixture(tree).join("sys/fs/cgroup"));
+        }
+        assert_eq!(source("v2-systemd").mem_total_bytes(), MEM_PI);
+        let cfq = source("v1-cfq");
+        assert!(
+            matches!(&cfq.tree, Tree::V1 { cfq: true, pids: None, cpuacct, .. }
+            if cpuacct.ends_with("cpu,cpuacct"))
+        );
+    }
+
+    #[test]
+    fn detect_prefers_the_hosts_tree_and_procfs_under_host() {
+        let s = source("v2-container");
+        assert_eq!(s.cgroup_dir(), fixture("v2-container/host/sys/fs/cgroup"));
+        assert_eq!(s.proc_dir(), fixture("v2-container/host/proc"));
+        assert_eq!(s.mem_total_bytes(), MEM_2G);
+    }
+
+    #[test]
+    fn detect_explains_what_is_missing() {
+        let err = |tree: &str| CgroupSource::detect(&fixture(tree)).unwrap_err();
+        assert!(matches!(err("no-such-tree"), Unavailable::NoTree { .. }));
+        assert!(
+            matches!(err("v2-own-view"), Unavailable::OwnView { path } if path.ends_with("sys/fs/cgroup"))
+        );
+        assert!(
+            matches!(err("v1-own-view"), Unavailable::OwnView { path } if path.ends_with("cgroup/memory"))
+        );
+        assert!(matches!(
+            err("v2-no-memory"),
+            Unavailable::MissingController {
+                controller: "memory",
+                ..
+            }
+        ));
+        assert!(
+            matches!(err("private-pids"), Unavailable::NotHostPids { path } if path.ends_with("private-pids/proc"))
+        );
+        // A usable tree without any procfs.
+        let dir = std::env::temp_dir().join(format!("dmtest-cgroup-noproc-{}", std::process::id()));
+        fs::create_dir_all(dir.join("sys/fs/cgroup")).unwrap();
+        fs::write(dir.join("sys/fs/cgroup/cgroup.controllers"), "cpu memory\n").unwrap();
+        assert!(matches!(
+            CgroupSource::detect(&dir),
+            Err(Unavailable::NoProc { .. })
+        ));
+        fs::remove_dir_all(&dir).unwrap();
+
+        let texts = [
+            err("no-such-tree").to_string(),
+            err("v2-own-view").to_string(),
+            err("v2-no-memory").to_string(),
+            err("private-pids").to_string(),
+        ];
+        assert!(texts[0].starts_with("no cgroup tree at /"), "{}", texts[0]);
+        assert!(
+            texts[0].ends_with("no-such-tree/sys/fs/cgroup"),
+            "{}",
+            texts[0]
+        );
+        assert!(
+            texts[1].ends_with("shows only this container's own cgroup; mount the host's /sys/fs/cgroup at /host/sys/fs/cgroup"),
+            "{}",
+            texts[1]
+        );
+        assert!(
+            texts[2].ends_with("has no memory controller"),
+            "{}",
+            texts[2]
+        );
+        assert!(
+            texts[3].contains("is not the host's pid namespace"),
+            "{}",
+            texts[3]
+        );
+        for t in &texts {
+            assert!(!t.contains('\n'), "{t}");
+        }
+    }
+
+    // ---- samples ----
+
+    #[test]
+    fn v1_recording_agrees_with_dockers_documents_around_it() {
+        // Each container was read between two Docker stats calls (before, after); see the README.
+        let s = source("v1");
+        let mut buf = Vec::new();
+        for (name, id, pid) in recorded("v1") {
+            let ours = s.sample(&id, pid, &mut buf).unwrap();
+            let before = docker_json("v1", &name, "before");
+            let after = docker_json("v1", &name, "after");
+            for (what, lo, x, hi) in [
+                (
+                    "cpu",
+                    before.cpu_total_ns,
+                    ours.cpu_total_ns,
+                    after.cpu_total_ns,
+                ),
+                (
+                    "system",
+                    before.system_cpu_ns,
+                    ours.system_cpu_ns,
+                    after.system_cpu_ns,
+                ),
+                ("rx", before.network_rx, ours.network_rx, after.network_rx),
+                ("tx", before.network_tx, ours.network_tx, after.network_tx),
+                ("read", before.disk_read, ours.disk_read, after.disk_read),
+                (
+                    "write",
+                    before.disk_write,
+                    ours.disk_write,
+                    after.disk_write,
+                ),
+            ] {
+                assert!(lo <= x && x <= hi, "{name} {what}: {lo} ≤ {x} ≤ {hi}");
+            }
+            assert_eq!(ours.memory_limit, before.memory_limit, "{name}");
+            assert_eq!(ours.online_cpus, before.online_cpus, "{name}");
+            assert_eq!(ours.pids, before.pids, "{name}");
+            assert_eq!(ours.memory_usage, before.memory_usage, "{name}");
+        }
+        // Exact values, by hand from the files.
+        let (_, id, pid) = &recorded("v1")[0];
+        assert_eq!(
+            s.sample(id, *pid, &mut buf).unwrap(),
+            Sample {
+                cpu_total_ns: 24_697_808,
+                system_cpu_ns: 896_945 * 10_000_000,
+                online_cpus: 2,
+                memory_usage: 331_776,
+                memory_limit: 64 << 20, // --memory 64m, below the host's RAM: kept
+                network_rx: 586,
+                network_tx: 0,
+                disk_read: 0,
+                disk_write: 0,
+                pids: 1,
+            }
+        );
+        let by_name = |n: &str| recorded("v1").into_iter().find(|c| c.0 == n).unwrap();
+        let (_, id, pid) = by_name("disk");
+        let disk = s.sample(&id, pid, &mut buf).unwrap();
+        assert_eq!((disk.disk_read, disk.disk_write), (8 << 20, 8 << 20));
+        assert_eq!(disk.memory_limit, 25_276_502_016); // unlimited → the host's MemTotal
+        let (_, id, pid) = by_name("memory");
+        assert_eq!(
+            s.sample(&id, pid, &mut buf).unwrap().memory_usage,
+            34_140_160
+        );
+        // --network host: the host's counters are not the container's.
+        let (_, id, pid) = by_name("hostnet");
+        let host = s.sample(&id, pid, &mut buf).unwrap();
+        assert_eq!((host.network_rx, host.network_tx), (0, 0));
+        assert_eq!(s.layout(), Layout::Cgroupfs);
+    }
+
+    #[test]
+    fn v1_burner_recordings_give_fifty_percent() {
+        // Δcpu 7804016632 − 4755548605 = 3048468027 ns; Δsystem (898160 − 896945) ticks = 12.15 s;
+        // 3048468027 / 12150000000 × 2 × 100 = 50.18 → 50.2 (a --cpus 0.5 quota).
+        let (_, id, pid) = recorded("v1-t1")[0].clone();
+        let mut buf = Vec::new();
+        let a = source("v1").sample(&id, pid, &mut buf).unwrap();
+        let b = source("v1-t1").sample(&id, pid, &mut buf).unwrap();
+        assert_eq!(b.cpu_total_ns - a.cpu_total_ns, 3_048_468_027);
+        assert_eq!(stats::compute(Some(&a), &b).cpu_percent, 50.2);
+    }
+
+    fn nginx() -> Sample {
+        Sample {
+            cpu_total_ns: 7_654_321_000,
+            system_cpu_ns: SYS_2CPU_NS,
+            online_cpus: 2,
+            memory_usage: 15_728_640 - 3_145_728,
+            memory_limit: MEM_2G, // memory.max `max`
+            network_rx: 1_048_576,
+            network_tx: 524_288,
+            disk_read: 1_459_200 + 90_430_464,
+            disk_write: 314_773_504 + 299_008_000,
+            pids: 3,
+        }
+    }
+
+    #[test]
+    fn v2_cgroupfs_layout() {
+        let s = source("v2-cgroupfs");
+        let mut buf = Vec::new();
+        assert_eq!(s.sample(NGINX, 4242, &mut buf).unwrap(), nginx());
+        assert_eq!(s.layout(), Layout::Cgroupfs);
+    }
+
+    #[test]
+    fn v2_systemd_layout() {
+        let s = source("v2-systemd");
+        let mut buf = Vec::new();
+        let sys = 10_050_045 * 10_000_000; // 123456+789+45678+9876543+2345+0+1234 ticks
+        assert_eq!(
+            s.sample(PIHOLE, 1337, &mut buf).unwrap(),
+            Sample {
+                cpu_total_ns: 98_765_432_000,
+                system_cpu_ns: sys,
+                online_cpus: 4,
+                memory_usage: 83_886_080 - 20_971_520,
+                memory_limit: 268_435_456,
+                network_rx: 52_428_800,
+                network_tx: 10_485_760,
+                disk_read: 4_096_000,
+                disk_write: 12_288_000,
+                pids: 14,
+            }
+        );
+        assert_eq!(s.layout(), Layout::Systemd);
+        // An 8 GiB limit on a 4 GB Pi reads as the Pi's memory; no io.stat and no pids.current (those
+        // controllers are not enabled for it) read as 0; --network host reads as no network.
+        assert_eq!(
+            s.sample(HASS, 2001, &mut buf).unwrap(),
+            Sample {
+                cpu_total_ns: 555_000_000_000,
+                system_cpu_ns: sys,
+                online_cpus: 4,
+                memory_usage: 314_572_800 - 104_857_600,
+                memory_limit: MEM_PI,
+                ..Sample::default()
+            }
+        );
+    }
+
+    #[test]
+    fn v2_rootless_layout_comes_from_proc_pid_cgroup() {
+        let s = source("v2-rootless");
+        let mut buf = Vec::new();
+        assert_eq!(
+            s.sample(ROOTLESS, 7777, &mut buf).unwrap(),
+            Sample {
+                cpu_total_ns: 1_000_000_000,
+                system_cpu_ns: SYS_2CPU_NS,
+                online_cpus: 2,
+                memory_usage: 4_194_304,
+                memory_limit: MEM_2G,
+                network_rx: 2048,
+                network_tx: 1024,
+                disk_read: 0,
+                disk_write: 0,
+                pids: 1,
+            }
+        );
+        assert_eq!(s.layout(), Layout::FromPid);
+        // A PID whose cgroup does not name the container (reused), or lies outside our cgroup namespace.
+        for (id, pid) in [(REUSED, 8888), (ROOTLESS, 9999), (ROOTLESS, 123_456)] {
+            let e = s.sample(id, pid, &mut buf).unwrap_err();
+            assert!(
+                matches!(&e, Error::NoCgroup { id: got } if got == id),
+                "{id} {pid}: {e}"
+            );
+        }
+        // The remembered layout does not stop the others from being tried.
+        assert!(s.sample(ROOTLESS, 7777, &mut buf).is_ok());
+    }
+
+    #[test]
+    fn v2_container_reads_the_hosts_files() {
+        let mut buf = Vec::new();
+        assert_eq!(
+            source("v2-container")
+                .sample(NGINX, 4242, &mut buf)
+                .unwrap(),
+            nginx()
+        );
+    }
+
+    #[test]
+    fn v1_cfq_files_come_first_when_they_have_entries() {
+        let s = source("v1-cfq");
+        let mut buf = Vec::new();
+        let used = s.sample(CFQ_USED, 501, &mut buf).unwrap();
+        assert_eq!(
+            used,
+            Sample {
+                cpu_total_ns: 2_000_000_000,
+                system_cpu_ns: SYS_2CPU_NS,
+                online_cpus: 2,
+                memory_usage: 10_485_760 - 3_145_728, // total_inactive_file, not inactive_file
+                memory_limit: MEM_2G,
+                network_rx: 100,
+                network_tx: 200,
+                disk_read: 4096 + 1000,
+                disk_write: 8192,
+                pids: 0, // no pids controller
+            }
+        );
+        let empty = s.sample(CFQ_EMPTY, 502, &mut buf).unwrap();
+        assert_eq!((empty.disk_read, empty.disk_write), (100, 200));
+    }
+
+    #[test]
+    fn sample_errors_name_the_problem() {
+        let s = source("v2-cgroupfs");
+        let mut buf = Vec::new();
+        let errors = [
+            s.sample("15d3b24aa423", 4242, &mut buf).unwrap_err(),
+            s.sample(NGINX, 0, &mut buf).unwrap_err(),
+            s.sample(PIHOLE, 4242, &mut buf).unwrap_err(),
+            // The cgroup is there but the process is gone: net/dev names the file.
+            s.sample(NGINX, 4243, &mut buf).unwrap_err(),
+        ];
+        assert!(matches!(errors[0], Error::BadId { len: 12 }));
+        assert!(matches!(errors[1], Error::NotRunning));
+        assert!(matches!(errors[2], Error::NoCgroup { .. }));
+        assert!(
+            matches!(&errors[3], Error::Read { path, .. } if path.ends_with("proc/4243/net/dev"))
+        );
+        let texts: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            texts[0],
+            "cgroup stats need the full container id (64 lowercase hex characters), got 12 bytes"
+        );
+        assert_eq!(texts[1], "cgroup stats: container not running (pid 0)");
+        assert_eq!(
+            texts[2],
+            "no cgroup directory for container 881bf4fed680 (stopped, or an unknown cgroup layout)"
+        );
+        assert!(texts[3].starts_with("cannot read /"), "{}", texts[3]);
+        for t in &texts {
+            assert!(
+                !t.contains('\n') && t.starts_with(|c: char| c.is_ascii_lowercase()),
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
+    fn files_larger_than_the_cap_are_errors() {
+        let dir = std::env::temp_dir().join(format!("dmtest-cgroup-cap-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("io.stat");
+        let line = b"8:0 rbytes=1 wbytes=1\n";
+        let big: Vec<u8> = line
+            .iter()
+            .copied()
+            .cycle()
+            .take(FILE_MAX_BYTES + 1)
+            .collect();
+        fs::write(&path, &big).unwrap();
+        let mut buf = Vec::new();
+        let e = read_whole(&path, &mut buf).unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                Error::TooLarge {
+                    limit: FILE_MAX_BYTES,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .ends_with("is larger than the 65536-byte read limit"),
+            "{e}"
+        );
+        fs::write(&path, &big[..FILE_MAX_BYTES]).unwrap();
+        assert_eq!(read_whole(&path, &mut buf).unwrap().len(), FILE_MAX_BYTES);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
