@@ -398,10 +398,10 @@ async fn connect_and_register(
                 if reply.agent_id.is_none() || reply.host_id.is_none() {
                     return Err(fail("registration answer", &"no agent_id/host_id"));
                 }
+                // The agent ID is the permanent token (spec 2.5): never logged.
                 log::info!(
-                    "registered with DockMon at {url} as host {} (agent {})",
-                    reply.host_id.as_deref().unwrap_or(""),
-                    reply.agent_id.as_deref().unwrap_or("")
+                    "registered with DockMon at {url} as host {}",
+                    reply.host_id.as_deref().unwrap_or("")
                 );
                 let permanent = reply
                     .permanent_token
