@@ -26,6 +26,8 @@ pub enum Command {
     Check,
     /// Exit 0 when a running agent is connected to DockMon (the image's HEALTHCHECK).
     Health,
+    /// List the board profiles and say which one is selected and why.
+    Boards,
     /// Print version and commit.
     Version,
     /// Print a help text.
@@ -59,6 +61,7 @@ USAGE:
     dockmon-agent [run]                 connect to DockMon (configured by environment; see README)
     dockmon-agent check                 check Docker, DATA_PATH, DOCKMON_URL and the token, with fixes
     dockmon-agent health                exit 0 if the running agent is connected to DockMon, else 1
+    dockmon-agent boards                list the board profiles (stats budget per board) and which applies
     dockmon-agent snapshot [OPTIONS]    print one JSON document: the engine and every container
     dockmon-agent watch [OPTIONS]       print live stats of running containers, like `docker stats`
     dockmon-agent --version             print version and git commit
@@ -77,6 +80,9 @@ ENVIRONMENT (agent mode; DockMon's names and defaults):
     AGENT_NAME, FORCE_UNIQUE_REGISTRATION, PROTO_VERSION
     LOG_LEVEL              trace, debug, info, warn or error (default info)
     LOG_JSON               true: one JSON object per log line (default true, as DockMon's agent)
+    STATS_SOURCE           auto, docker or cgroup (cgroup files cost dockerd nothing; default auto)
+    DOCKMON_BOARD          board profile (see `boards`); STATS_INTERVAL, STATS_CALLS_PER_SEC,
+                           STATS_IN_FLIGHT, STATS_CONTAINERS_MAX override single values
 
 EXIT CODES:
     0 success, 1 runtime error (Docker unreachable, engine error), 2 bad command line or configuration
@@ -123,13 +129,14 @@ pub fn parse(args: &[String], stdout_is_tty: bool) -> Result<Command, Usage> {
         "run" => no_flags(&rest, Command::Run, HELP),
         "check" => no_flags(&rest, Command::Check, HELP),
         "health" => no_flags(&rest, Command::Health, HELP),
+        "boards" => no_flags(&rest, Command::Boards, HELP),
         "snapshot" => parse_snapshot(&rest),
         "watch" => parse_watch(&rest, stdout_is_tty),
         other if other.starts_with('-') => Err(Usage(format!(
-            "unknown option {other:?}; commands are run, check, health, snapshot, watch; see --help"
+            "unknown option {other:?}; commands are run, check, health, boards, snapshot, watch; see --help"
         ))),
         other => Err(Usage(format!(
-            "unknown command {other:?}; commands are run, check, health, snapshot, watch; see --help"
+            "unknown command {other:?}; commands are run, check, health, boards, snapshot, watch; see --help"
         ))),
     }
 }

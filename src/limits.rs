@@ -142,7 +142,8 @@ pub const NETWORKS_BODY_MAX_BYTES: usize = 256 * 1024;
 pub const LIST_EXTRAS_MAX_BYTES: usize = 1024 * 1024;
 /// The `logs` text of one `get_logs` reply. DockMon's backend clamps `tail` to 10000 lines (spec 3.4):
 /// at about 100 bytes a line that is 1 MiB, and a Pi should hold no more. Past it the oldest whole lines
-/// are dropped (`docker::logs`). Assembling the reply briefly needs twice this.
+/// are dropped (`docker::logs`). At the peak, while the text is assembled beside the two stream buffers
+/// (whose capacities may reach 1.5 times this), a logs call holds about 2.5 times this.
 pub const LOGS_REPLY_MAX_BYTES: usize = 1024 * 1024;
 /// Longest unfinished line held per stream before it is stored as a piece of a line (and so can be
 /// dropped as the oldest bytes): Docker's log copier itself cuts lines at 16 KiB (moby

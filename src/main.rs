@@ -53,6 +53,19 @@ fn main() -> ExitCode {
             }
         }
         Command::Health => health(),
+        Command::Boards => match modes::select_board() {
+            Ok(selected) => {
+                print!(
+                    "{}",
+                    dockmon_agent::board::describe(&selected, dockmon_agent::board::profiles())
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("dockmon-agent: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Run => {
             let cfg = match load_config() {
                 Ok(c) => c,

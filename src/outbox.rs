@@ -5,8 +5,8 @@
 //! - Replies are never dropped. Their number is bounded by the request handlers in flight
 //!   (`COMMANDS_IN_FLIGHT_MAX`): a handler past that cap waits for a slot before it starts, so this
 //!   queue holds at most that many replies plus those being written.
-//! - Events: at most `OUTBOX_EVENTS_MAX`; when full the oldest event is dropped.
-//! - Stats: at most `OUTBOX_STATS_MAX`; when full the oldest sample is dropped (a newer one of the
+//! - Events: at most the profile's `outbox_events_max` (default `OUTBOX_EVENTS_MAX`); when full the oldest event is dropped.
+//! - Stats: at most the profile's `outbox_stats_max` (default `OUTBOX_STATS_MAX`); when full the oldest sample is dropped (a newer one of the
 //!   same container is worth more). Stats go first under pressure because they are the only frames
 //!   whose loss the backend repairs by itself (the next sample replaces them).
 //!
@@ -34,8 +34,10 @@ pub enum Class {
 }
 
 /// Frames waiting for the socket.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Outbox {
+    events_max: usize,
+    stats_max: usize,
     replies: VecDeque<Vec<u8>>,
     events: VecDeque<Vec<u8>>,
     stats: VecDeque<Vec<u8>>,
@@ -45,9 +47,24 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// An empty outbox.
+    /// An empty outbox with the default capacities.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_capacity(OUTBOX_EVENTS_MAX, OUTBOX_STATS_MAX)
+    }
+
+    /// An empty outbox holding at most `events_max` events and `stats_max` stats frames (from the
+    /// board profile: at least one round of the container table).
+    pub fn with_capacity(events_max: usize, stats_max: usize) -> Self {
+        Outbox {
+            events_max: events_max.max(1),
+            stats_max: stats_max.max(1),
+            replies: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: VecDeque::new(),
+            dropped_events: 0,
+            dropped_stats: 0,
+            reported: (0, 0),
+        }
     }
 
     /// Queues `frame`. Returns false when an older frame of the same class was dropped for it.
@@ -57,12 +74,8 @@ impl Outbox {
                 self.replies.push_back(frame);
                 return true;
             }
-            Class::Event => (
-                &mut self.events,
-                OUTBOX_EVENTS_MAX,
-                &mut self.dropped_events,
-            ),
-            Class::Stats => (&mut self.stats, OUTBOX_STATS_MAX, &mut self.dropped_stats),
+            Class::Event => (&mut self.events, self.events_max, &mut self.dropped_events),
+            Class::Stats => (&mut self.stats, self.stats_max, &mut self.dropped_stats),
         };
         let mut kept = true;
         if queue.len() >= max {
@@ -106,6 +119,12 @@ impl Outbox {
         let new = (now.0 - self.reported.0, now.1 - self.reported.1);
         self.reported = now;
         Some(new)
+    }
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

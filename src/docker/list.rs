@@ -123,7 +123,7 @@ pub fn env_map<'e>(env: &'e [Cow<'e, str>]) -> BTreeMap<&'e str, &'e str> {
 }
 
 /// `State.StartedAt` unless the container never started (Go's zero time, `0001-01-01T00:00:00Z`).
-pub fn started_at<'s>(raw: &'s str) -> Option<&'s str> {
+pub fn started_at(raw: &str) -> Option<&str> {
     if raw.is_empty() || raw.starts_with("0001-01-01") {
         None
     } else {

@@ -14,10 +14,12 @@
 //!
 //! Policy when full (`Tail`): the cap counts the bytes kept plus a fixed cost per stored line
 //! (`MARK_BYTES`). Before bytes are added the oldest lines are dropped, whole, across both streams in
-//! the order their lines ended, until the new bytes fit. A line longer than `piece` is stored as
-//! several pieces; when its oldest piece has to go, the whole line goes, including the part still
-//! arriving, so a single line longer than the cap is left out entirely. Invalid UTF-8 becomes U+FFFD
-//! in the text (json-file logs already arrive that way: Docker stores them as JSON strings).
+//! the order they were stored, until the new bytes fit. A line is stored when it ends; one longer than
+//! `piece` is stored piece by piece as it arrives, and when its oldest piece has to go the whole line
+//! goes, including the part still arriving, so a single line longer than the cap is left out entirely.
+//! The two stream buffers' capacities stay within 1.5 times the cap together (see `Tail::reserve`).
+//! Invalid UTF-8 becomes U+FFFD in the text (json-file logs already arrive that way: Docker stores them
+//! as JSON strings); each replaced byte grows the text by two bytes past what the cap counted.
 use super::{Client, Error};
 use crate::http::request;
 use crate::limits::*;
@@ -226,7 +228,7 @@ impl Tail {
                 // The line these bytes continue was among those dropped.
                 continue;
             }
-            grow(&mut self.bytes[s], take, self.cap);
+            self.reserve(s, take);
             self.bytes[s].extend(&input[..take]);
             self.open[s] += take;
             self.total += take;
@@ -306,15 +308,29 @@ impl Tail {
         self.bytes[s].drain(..len);
         self.total -= len;
     }
-}
 
-/// Makes room for `more` bytes, growing by doubling but never past `cap` (a deque's own doubling
-/// could reach twice the cap).
-fn grow(v: &mut VecDeque<u8>, more: usize, cap: usize) {
-    let need = v.len() + more;
-    if need > v.capacity() {
-        let want = (v.capacity() * 2).clamp(need, cap.max(need));
-        v.reserve_exact(want - v.len());
+    /// Makes room in stream `s` for `more` bytes that already fit the cap. A deque's own doubling
+    /// could give each stream twice the cap; here the two capacities together stay within 1.5 times
+    /// the cap: when the doubled buffer would pass that, the other stream gives back its spare
+    /// capacity beyond a quarter of the cap. The quarter of slack left on both sides makes that rare
+    /// (at least a quarter of the cap of new bytes between two such reallocations), so a cap full of
+    /// alternating stdout and stderr lines is not copied once per line.
+    fn reserve(&mut self, s: usize, more: usize) {
+        let need = self.bytes[s].len() + more;
+        if need <= self.bytes[s].capacity() {
+            return;
+        }
+        let limit = self.cap + self.cap / 2;
+        let doubled = (self.bytes[s].capacity() * 2).max(need);
+        let other = &mut self.bytes[1 - s];
+        if other.capacity() + doubled > limit {
+            other.shrink_to(other.len() + self.cap / 4);
+        }
+        // need + other's length fit the cap, and other keeps at most a quarter more: within limit.
+        let want = doubled
+            .min(limit.saturating_sub(other.capacity()))
+            .max(need);
+        self.bytes[s].reserve_exact(want - self.bytes[s].len());
     }
 }
 
@@ -468,9 +484,11 @@ mod tests {
         f
     }
 
-    /// Feeds `parts` through a demuxer: (stdout, stderr, system) bytes, and whether it ended between
-    /// frames.
-    fn demux_all(parts: &[&[u8]]) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>, bool), UnknownStream> {
+    /// stdout (with stdin), stderr and system bytes, and whether the input ended between frames.
+    type Split = (Vec<u8>, Vec<u8>, Vec<u8>, bool);
+
+    /// Feeds `parts` through a demuxer.
+    fn demux_all(parts: &[&[u8]]) -> Result<Split, UnknownStream> {
         let mut d = Demux::new();
         let (mut out, mut err, mut sys) = (Vec::new(), Vec::new(), Vec::new());
         for part in parts {
@@ -750,18 +768,41 @@ mod tests {
     }
 
     #[test]
-    fn grow_never_passes_the_cap() {
-        let mut v = VecDeque::new();
-        for _ in 0..100 {
-            grow(&mut v, 10, 500);
-            v.extend([0u8; 10]);
-            if v.len() <= 500 {
-                assert!(v.capacity() <= 500 + 10, "{}", v.capacity());
-            }
-            if v.len() > 400 {
-                v.drain(..10);
-            }
+    fn buffers_stay_within_one_and_a_half_caps_together() {
+        let cap = 4096;
+        let mut t = Tail::new(cap, 64);
+        let capacity = |t: &Tail| t.bytes[0].capacity() + t.bytes[1].capacity();
+        // stdout fills the cap, then stderr takes over: stdout's spare capacity is given back.
+        for i in 0..400 {
+            t.push(Out::Stdout, format!("t{i:04} out\n").as_bytes());
+            assert!(capacity(&t) <= cap * 3 / 2, "{}", capacity(&t));
         }
+        for i in 0..400 {
+            t.push(Out::Stderr, format!("t{i:04} err\n").as_bytes());
+            assert!(capacity(&t) <= cap * 3 / 2, "{}", capacity(&t));
+        }
+        assert!(t.bytes[0].is_empty());
+    }
+
+    #[test]
+    fn a_full_cap_of_alternating_streams_is_not_copied_per_line() {
+        // 64 MiB of alternating 64-byte lines through a 1 MiB cap: quadratic copying would take
+        // minutes; this takes well under a second.
+        let mut t = Tail::new(LOGS_REPLY_MAX_BYTES, LOGS_PIECE_MAX_BYTES);
+        let line = [b'x'; 63];
+        let started = std::time::Instant::now();
+        for i in 0..1_000_000 {
+            let out = if i % 2 == 0 { Out::Stdout } else { Out::Stderr };
+            t.push(out, &line);
+            t.push(out, b"\n");
+        }
+        assert!(t.total <= LOGS_REPLY_MAX_BYTES);
+        assert!(t.bytes[0].capacity() + t.bytes[1].capacity() <= LOGS_REPLY_MAX_BYTES * 3 / 2);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     fn reply_all(tty: bool, cap: usize, parts: &[&[u8]]) -> Result<String, Broken> {
@@ -840,7 +881,7 @@ mod tests {
             Err(Broken::MidFrame)
         );
         assert_eq!(
-            reply_all(false, 1 << 20, &[b"2026"]),
+            reply_all(false, 1 << 20, &[b"2026-11-29T03"]),
             Err(Broken::UnknownStream(b'2'))
         );
         assert_eq!(reply_all(false, 1 << 20, &[b""]), Ok(String::new()));

@@ -186,7 +186,8 @@ mod tests {
 
     #[test]
     fn targets_encode_ids_names_and_values() {
-        let cases: &[(&str, &str, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             (
                 "a1b2c3d4e5f6",
                 "/start",

@@ -55,6 +55,20 @@ pub fn run_local<F: Future>(make: impl FnOnce(Rc<LocalExecutor<'static>>) -> F) 
     async_io::block_on(ex.run(fut))
 }
 
+/// The board profile for this system: `DOCKMON_BOARD`, else detection, with single-value overrides
+/// from the environment.
+pub fn select_board() -> Result<crate::board::Selected, crate::board::Error> {
+    let (model, product, vendor, cpuinfo) = crate::board::read_system(std::path::Path::new("/"));
+    let detection = crate::board::detect(
+        model.as_deref(),
+        product.as_deref(),
+        vendor.as_deref(),
+        &cpuinfo,
+        std::env::consts::ARCH,
+    );
+    crate::board::select(|k| std::env::var(k).ok(), detection)
+}
+
 /// Connects to the engine chosen by `DOCKER_HOST` or the usual socket paths.
 pub async fn connect_docker() -> Result<Client, docker::Error> {
     let host = std::env::var("DOCKER_HOST").ok();

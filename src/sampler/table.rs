@@ -138,6 +138,11 @@ impl Table {
         prev
     }
 
+    /// The entry with `id`.
+    pub fn find(&self, id: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.id == id)
+    }
+
     /// The entry at `i`.
     pub fn get(&self, i: usize) -> &Entry {
         &self.entries[i]
