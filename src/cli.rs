@@ -318,7 +318,7 @@ mod tests {
         let cases: &[(&[&str], &str)] = &[
             (
                 &["frobnicate"],
-                "commands are run, check, health, snapshot, watch",
+                "commands are run, check, health, boards, snapshot, watch",
             ),
             (&["--frob"], "unknown option"),
             (&["watch", "--interval"], "needs a value"),
