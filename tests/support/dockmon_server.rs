@@ -25,7 +25,10 @@
 //! keep the newest `*_CAP_COUNT` entries (oldest evicted); an HTTP head is capped at
 //! [`HEAD_CAP_BYTES`] (431 beyond); a WebSocket message at [`MAX_MESSAGE_BYTES`] (close 1009, checked
 //! on the frame header before the payload is read).
-#![allow(dead_code)] // Each test binary uses a different part of this API.
+// Each test binary uses a different part of this API. The `unused` group (dead code, unused
+// re-exports) rather than `dead_code` alone, so a test file that also puts `#[allow(dead_code)]` on
+// its `mod` line does not trip clippy's `duplicated_attributes`.
+#![allow(unused)]
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
@@ -42,7 +45,6 @@ use tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
 pub use self::breaker::BreakerState;
-#[allow(unused_imports)] // Re-exported for tests that check frames without a socket.
 pub use self::schema::{check_registration, Registration, Rejection};
 
 /// Poll granularity of a socket thread (its read timeout between looks at the outbox, keepalive
@@ -863,8 +865,8 @@ pub mod schema {
         match v {
             Value::Bool(b) => Ok(*b),
             Value::Number(n) => match n.as_f64() {
-                Some(f) if f == 0.0 => Ok(false),
-                Some(f) if f == 1.0 => Ok(true),
+                Some(0.0) => Ok(false),
+                Some(1.0) => Ok(true),
                 _ => Err(PARSING.to_owned()),
             },
             Value::String(s) => match s.to_lowercase().as_str() {
@@ -2235,11 +2237,11 @@ impl Socket {
                 Beat::Idle => {}
                 Beat::Ping => {
                     let payload = self.rng.next().to_be_bytes()[..4].to_vec();
+                    self.record_sent(Frame::Ping(payload.clone()));
                     if self.ws.send(Message::Ping(payload.clone())).is_err() {
                         self.drop_tcp();
                         return;
                     }
-                    self.record_sent(Frame::Ping(payload.clone()));
                     self.keepalive.sent(payload, now);
                 }
                 Beat::Expired => {
@@ -2301,15 +2303,14 @@ impl Socket {
             Out::Text(_) | Out::Raw(_) if frozen => true,
             Out::Text(text) => self.send_text(text),
             Out::Raw(bytes) => {
-                let ok = self.ws.flush().is_ok() && {
+                self.record_sent(Frame::Binary(bytes.clone()));
+                self.ws.flush().is_ok() && {
                     let stream = self.ws.get_mut();
                     stream
                         .write_all(&bytes)
                         .and_then(|()| stream.flush())
                         .is_ok()
-                };
-                self.record_sent(Frame::Binary(bytes));
-                ok
+                }
             }
             Out::Close(code, reason) => {
                 self.close(code, &reason);
@@ -2322,23 +2323,25 @@ impl Socket {
         }
     }
 
+    /// Logs, then writes (logging first means a client that received a frame finds it in
+    /// `sent()`); a failed write drops the socket.
     fn send_text(&mut self, text: String) -> bool {
-        if self.ws.send(Message::Text(text.clone())).is_err() {
+        self.record_sent(Frame::Text(text.clone()));
+        if self.ws.send(Message::Text(text)).is_err() {
             self.drop_tcp();
             return false;
         }
-        self.record_sent(Frame::Text(text));
         true
     }
 
     fn drop_tcp(&mut self) {
-        let _ = self.ws.get_mut().shutdown(Shutdown::Both);
         self.shared.lock().closes.push(ServerClose {
             connection: self.conn,
             code: None,
             reason: String::new(),
             at: Instant::now(),
         });
+        let _ = self.ws.get_mut().shutdown(Shutdown::Both);
         self.shared.notify();
     }
 
@@ -2357,7 +2360,6 @@ impl Socket {
             code: CloseCode::from(code),
             reason: reason.to_owned().into(),
         };
-        let sent = self.ws.close(Some(frame)).is_ok();
         self.shared.lock().closes.push(ServerClose {
             connection: self.conn,
             code: Some(code),
@@ -2365,7 +2367,7 @@ impl Socket {
             at: Instant::now(),
         });
         self.record_sent(Frame::Close(Some((code, reason.to_owned()))));
-        if sent {
+        if self.ws.close(Some(frame)).is_ok() {
             let deadline = Instant::now() + wait;
             while Instant::now() < deadline {
                 match self.ws.read() {
@@ -2469,24 +2471,17 @@ impl Socket {
                     ("host_id", json_str(&host_id)),
                     ("permanent_token", json_str(&agent_id)),
                 ]);
-                if !self.send_text(reply) {
-                    return false;
-                }
+                // The state is updated before `auth_success` is written, so a client acting on
+                // it finds this socket registered; the wire order stays the backend's: commands
+                // queue behind `auth_success` on this thread, and the previous socket is closed
+                // after it (spec 2.6 steps 1-2).
                 let now = Instant::now();
-                {
+                let old = {
                     let mut st = self.shared.lock();
-                    // Spec 2.6/2: the agent's previous socket is closed.
-                    if let Some(old) = st
+                    let old = st
                         .active
                         .insert(agent_id.clone(), self.conn)
-                        .filter(|c| *c != self.conn)
-                    {
-                        if let Some(row) = st.conns.get(&old) {
-                            let _ = row
-                                .tx
-                                .send(Out::Close(1000, "New connection established".to_owned()));
-                        }
-                    }
+                        .filter(|c| *c != self.conn);
                     let first = opts
                         .list_containers
                         .as_ref()
@@ -2508,10 +2503,15 @@ impl Socket {
                         connection: self.conn,
                         reconnect,
                     });
+                    old.and_then(|c| st.conns.get(&c)).map(|row| row.tx.clone())
+                };
+                self.phase = Phase::Live { agent_id };
+                let sent = self.send_text(reply);
+                if let Some(tx) = old {
+                    let _ = tx.send(Out::Close(1000, "New connection established".to_owned()));
                 }
                 self.shared.notify();
-                self.phase = Phase::Live { agent_id };
-                true
+                sent
             }
         }
     }
