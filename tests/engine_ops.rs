@@ -66,6 +66,12 @@ impl Drop for RemoveOnDrop {
 }
 
 /// Waits until `docker logs` of `name` shows `lines` lines (the log copier is asynchronous).
+/// The text after Docker's time stamp (RFC 3339 nano, whose length varies: trailing zeros of the
+/// fraction are dropped).
+fn after_stamp(l: &str) -> &str {
+    l.split_once(' ').map_or("", |(_, rest)| rest)
+}
+
 fn wait_for_log_lines(name: &str, lines: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -290,7 +296,7 @@ fn logs_of_a_non_tty_container_list_stdout_lines_then_stderr_lines() {
         let mut text = String::new();
         async_io::block_on(c.logs(&id, 100, false, &mut text)).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        let messages: Vec<&str> = lines.iter().map(|l| &l[31..]).collect();
+        let messages: Vec<&str> = lines.iter().map(|l| after_stamp(l)).collect();
         assert_eq!(
             messages,
             ["out1", "out2", "out3", "err1", "err2"],
@@ -335,9 +341,9 @@ fn logs_of_a_tty_container_are_the_raw_stream() {
             assert!(starts_with_timestamp(line), "{line:?}");
             assert!(line.ends_with('\r'), "a TTY writes CRLF: {line:?}");
         }
-        assert_eq!(&lines[0][31..], "out1\r");
-        assert_eq!(&lines[1][31..], "err1\r");
-        assert_eq!(&lines[2][31..], "\u{fffd}x\r");
+        assert_eq!(after_stamp(lines[0]), "out1\r");
+        assert_eq!(after_stamp(lines[1]), "err1\r");
+        assert_eq!(after_stamp(lines[2]), "\u{fffd}x\r");
 
         // Read as multiplexed, the raw stream is refused cleanly, not misread.
         let err = async_io::block_on(c.logs(&id, 100, false, &mut text)).unwrap_err();
@@ -357,7 +363,7 @@ fn logs_honour_tail_and_tail_zero_means_one_hundred() {
             text.lines()
                 .map(|l| {
                     assert!(starts_with_timestamp(l), "{l:?}");
-                    l[31..].parse().unwrap()
+                    after_stamp(l).parse().unwrap()
                 })
                 .collect()
         };
@@ -400,7 +406,7 @@ fn logs_of_a_100_kib_line_arrive_whole() {
             102_400usize.div_ceil(16 * 1024)
         );
         assert!(starts_with_timestamp(lines[1]));
-        assert_eq!(&lines[1][31..], "after");
+        assert_eq!(after_stamp(lines[1]), "after");
     });
 }
 
@@ -430,15 +436,18 @@ fn logs_past_the_cap_keep_the_newest_whole_lines() {
             text.len()
         );
         let lines: Vec<&str> = text.lines().collect();
+        // Docker's RFC 3339 nano stamps drop trailing zeros: cut at the first space, not at a column.
+        let body = |l: &str| l.split_once(' ').map_or("", |(_, rest)| rest).to_string();
         let (out, err): (Vec<&str>, Vec<&str>) =
-            lines.iter().partition(|l| !l[31..].starts_with('e'));
+            lines.iter().partition(|l| !body(l).starts_with('e'));
         let numbers: Vec<u32> = out
             .iter()
             .map(|l| {
                 assert!(starts_with_timestamp(l), "{l:?}");
-                let (n, pad) = l[31..].split_once(' ').unwrap();
+                let rest = body(l);
+                let (n, pad) = rest.split_once(' ').unwrap();
                 assert_eq!(pad.len(), 90, "whole lines only");
-                n.parse().unwrap()
+                n.parse::<u32>().unwrap()
             })
             .collect();
         let first = numbers[0];
@@ -454,7 +463,7 @@ fn logs_past_the_cap_keep_the_newest_whole_lines() {
         );
         // stderr lines come after every stdout line and are the newest ones too.
         assert_eq!(&lines[out.len()..], &err[..]);
-        let errs: Vec<u32> = err.iter().map(|l| l[32..].parse().unwrap()).collect();
+        let errs: Vec<u32> = err.iter().map(|l| body(l)[1..].parse().unwrap()).collect();
         assert_eq!(errs.last(), Some(&12000));
         assert!(
             errs.iter().all(|&e| e >= first - 1000),
