@@ -16,9 +16,11 @@
 //!
 //! Bytes and behaviour are kept apart: `http`, `ws` and the parsers under `docker` are pure functions over
 //! borrowed bytes; one connection type per protocol touches a socket.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "count-alloc")]
+pub mod alloc;
 pub mod board;
 pub mod cli;
 pub mod config;

@@ -6,6 +6,10 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
+#[cfg(feature = "count-alloc")]
+#[global_allocator]
+static ALLOC: dockmon_agent::alloc::Counting = dockmon_agent::alloc::Counting;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let tty = std::io::stdout().is_terminal();
@@ -128,6 +132,12 @@ fn health() -> ExitCode {
 }
 
 fn exit(result: Result<(), modes::Error>) -> ExitCode {
+    #[cfg(feature = "count-alloc")]
+    eprintln!(
+        "dockmon-agent: heap in use {} bytes, high-water {} bytes",
+        dockmon_agent::alloc::in_use(),
+        dockmon_agent::alloc::high_water()
+    );
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(modes::Error::Config(e)) => {
