@@ -86,26 +86,6 @@ fn source() -> CgroupSource {
         .unwrap_or_else(|e| panic!("this host's cgroup files must be usable for these tests: {e}"))
 }
 
-/// The block device holding Docker's data root, e.g. `/dev/vda` (as tests/engine_snapshot.rs finds it).
-fn data_root_device() -> String {
-    use std::os::unix::fs::MetadataExt;
-    let root = docker(&["info", "--format", "{{.DockerRootDir}}"]);
-    let dev = std::fs::metadata(root.trim()).unwrap().dev();
-    let (major, minor) = ((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xfff00));
-    let sys =
-        std::fs::canonicalize(format!("/sys/dev/block/{major}:{minor}")).unwrap_or_else(|e| {
-            panic!("no block device {major}:{minor} under Docker's data root: {e}")
-        });
-    let uevent = std::fs::read_to_string(sys.join("uevent")).unwrap();
-    // Throttles apply to whole disks: for a partition, take its disk (the parent in sysfs).
-    let disk = if uevent.contains("DEVTYPE=partition") {
-        sys.parent().unwrap().to_path_buf()
-    } else {
-        sys
-    };
-    format!("/dev/{}", disk.file_name().unwrap().to_string_lossy())
-}
-
 /// Docker before, cgroup, Docker after.
 fn bracket(c: &Client, s: &CgroupSource, id: &str, pid: u32) -> (Sample, Sample, Sample) {
     let before = docker_stats(c, id);

@@ -48,26 +48,6 @@ fn human(n: u64) -> String {
     dockmon_agent::modes::table::decimal(n)
 }
 
-/// The block device holding Docker's data root, e.g. `/dev/vda`.
-fn data_root_device() -> String {
-    use std::os::unix::fs::MetadataExt;
-    let root = docker(&["info", "--format", "{{.DockerRootDir}}"]);
-    let dev = std::fs::metadata(root.trim()).unwrap().dev();
-    let (major, minor) = ((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xfff00));
-    let sys =
-        std::fs::canonicalize(format!("/sys/dev/block/{major}:{minor}")).unwrap_or_else(|e| {
-            panic!("no block device {major}:{minor} under Docker's data root: {e}")
-        });
-    let uevent = std::fs::read_to_string(sys.join("uevent")).unwrap();
-    // Throttles apply to whole disks: for a partition, take its disk (the parent in sysfs).
-    let disk = if uevent.contains("DEVTYPE=partition") {
-        sys.parent().unwrap().to_path_buf()
-    } else {
-        sys
-    };
-    format!("/dev/{}", disk.file_name().unwrap().to_string_lossy())
-}
-
 #[test]
 fn snapshot_lists_every_container_and_agrees_with_docker_stats() {
     require_engine();
