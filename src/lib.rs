@@ -4,14 +4,18 @@
 //!
 //! ```text
 //! limits            every capacity, timeout and budget, with its reason
-//! rfc3339           time stamps into stack buffers
+//! rfc3339, logging  time stamps into stack buffers; text or JSON log lines
 //! http              HTTP/1.1 wire: request heads, response heads, body decoders, one connection
-//! ws                WebSocket wire (RFC 6455, client side)
+//! ws                WebSocket wire (RFC 6455, client side) and its connection
+//! dns, tls          host names → addresses without blocking; the rustls client configuration
 //! docker            the Engine API over the unix socket: endpoint, version, calls, stats math
-//! dockmon           the DockMon agent protocol: message shapes
-//! config            environment → Config, pure
-//! cli               argv → Command, help texts
-//! modes             the drivers that own timers and wire the layers together: snapshot, watch
+//! host, identity    host stats from /proc; container ID, hostname, host IPs
+//! token             the permanent token file
+//! board, sampler    board profiles; the stats budget, container table and stats sources
+//! dockmon, outbox   the DockMon protocol: messages, registration, commands; the send queue
+//! config, cli       environment → Config and argv → Command, pure
+//! modes             the drivers that own timers and wire the layers together
+//! alloc             the counting allocator (feature `count-alloc`)
 //! ```
 //!
 //! Bytes and behaviour are kept apart: `http`, `ws` and the parsers under `docker` are pure functions over
