@@ -290,7 +290,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             return Ok(None);
         }
         self.header = None;
-        if self.message.is_empty() {
+        // A whole message in one frame (every message DockMon sends) is taken straight from the
+        // payload: the reassembly buffer is only needed, and only allocated, for fragments.
+        let data = matches!(header.opcode, Opcode::Text | Opcode::Binary);
+        if data && header.fin && !self.reassembler.is_open() {
+            return Ok(Some(match header.opcode {
+                Opcode::Text => match std::str::from_utf8(&self.payload) {
+                    Ok(_) => Ready::Text(Which::Payload, 0..self.payload.len()),
+                    Err(e) => {
+                        return Err(WireError::InvalidUtf8 {
+                            what: "text message",
+                            at: e.valid_up_to(),
+                        }
+                        .into())
+                    }
+                },
+                _ => Ready::Binary(self.payload.len()),
+            }));
+        }
+        if self.message.is_empty() && !header.opcode.is_control() {
             // Zeroed pages from the allocator: only the bytes a fragmented message writes become resident.
             self.message = vec![0u8; WS_MESSAGE_MAX_BYTES];
         }
