@@ -204,7 +204,8 @@ impl LogLevel {
         }
     }
 
-    fn parse(value: &str) -> Option<LogLevel> {
+    /// A logrus level name, any case (`warning` = `warn`); `None` for anything else.
+    pub fn parse(value: &str) -> Option<LogLevel> {
         let levels = [
             ("trace", LogLevel::Trace),
             ("debug", LogLevel::Debug),

@@ -155,14 +155,7 @@ fn exit(result: Result<(), modes::Error>) -> ExitCode {
 fn init_local_logging() {
     let level = std::env::var("LOG_LEVEL")
         .ok()
-        .and_then(|l| match l.trim().to_ascii_lowercase().as_str() {
-            "trace" => Some(log::LevelFilter::Trace),
-            "debug" => Some(log::LevelFilter::Debug),
-            "info" | "" => Some(log::LevelFilter::Info),
-            "warn" | "warning" => Some(log::LevelFilter::Warn),
-            "error" | "fatal" | "panic" => Some(log::LevelFilter::Error),
-            _ => None,
-        })
-        .unwrap_or(log::LevelFilter::Info);
+        .and_then(|l| config::LogLevel::parse(l.trim()))
+        .map_or(log::LevelFilter::Info, config::LogLevel::filter);
     logging::init(level, false);
 }
