@@ -49,9 +49,17 @@ impl From<std::io::Error> for Error {
 }
 
 /// Runs `make`'s future to completion on a fresh single-threaded executor, which it may spawn on.
-pub fn run_local<F: Future>(make: impl FnOnce(Rc<LocalExecutor<'static>>) -> F) -> F::Output {
+///
+/// The mode's future (about 10 KiB of state for the agent) goes on the heap and is polled through a
+/// `dyn` pointer, and this function is never inlined: otherwise LLVM inlines every mode's polling
+/// into `main` and `block_on`, whose stack frames grew to 94 + 64 + 36 KiB, and stack probes touch
+/// every page of a frame, so about 190 KiB of stack stayed resident for the whole run.
+#[inline(never)]
+pub fn run_local<'a, T: 'a, F: Future<Output = T> + 'a>(
+    make: impl FnOnce(Rc<LocalExecutor<'static>>) -> F,
+) -> T {
     let ex = Rc::new(LocalExecutor::new());
-    let fut = make(ex.clone());
+    let fut: std::pin::Pin<Box<dyn Future<Output = T> + 'a>> = Box::pin(make(ex.clone()));
     async_io::block_on(ex.run(fut))
 }
 
