@@ -87,12 +87,30 @@ impl Outbox {
         kept
     }
 
-    /// The next frame to send, by priority.
-    pub fn pop(&mut self) -> Option<Vec<u8>> {
-        self.replies
-            .pop_front()
-            .or_else(|| self.events.pop_front())
-            .or_else(|| self.stats.pop_front())
+    /// The next frame to send, by priority, with its class (for [`Outbox::requeue`]).
+    pub fn pop(&mut self) -> Option<(Class, Vec<u8>)> {
+        if let Some(f) = self.replies.pop_front() {
+            return Some((Class::Reply, f));
+        }
+        if let Some(f) = self.events.pop_front() {
+            return Some((Class::Event, f));
+        }
+        self.stats.pop_front().map(|f| (Class::Stats, f))
+    }
+
+    /// Puts back a frame that could not be written, first in its class, so it goes out first on
+    /// the next connection: DockMon keeps a command pending until its own timeout, so a reply sent
+    /// after a quick reconnect still reaches the caller. Caps apply as for [`Outbox::push`]; a
+    /// stats frame is simply dropped by the next [`Outbox::drop_stats`].
+    pub fn requeue(&mut self, class: Class, frame: Vec<u8>) {
+        let (queue, max) = match class {
+            Class::Reply => (&mut self.replies, usize::MAX),
+            Class::Event => (&mut self.events, self.events_max),
+            Class::Stats => (&mut self.stats, self.stats_max),
+        };
+        if queue.len() < max {
+            queue.push_front(frame);
+        }
     }
 
     /// Frames waiting, per class: (replies, events, stats).
@@ -139,7 +157,7 @@ mod tests {
         o.push(Class::Event, b"e1".to_vec());
         o.push(Class::Reply, b"r1".to_vec());
         o.push(Class::Stats, b"s2".to_vec());
-        let order: Vec<Vec<u8>> = std::iter::from_fn(|| o.pop()).collect();
+        let order: Vec<Vec<u8>> = std::iter::from_fn(|| o.pop().map(|(_, f)| f)).collect();
         assert_eq!(
             order,
             [
@@ -166,10 +184,34 @@ mod tests {
         for _ in 0..1000 {
             o.pop();
         }
-        assert_eq!(o.pop(), Some(b"10".to_vec()), "the oldest stats went first");
+        assert_eq!(
+            o.pop(),
+            Some((Class::Stats, b"10".to_vec())),
+            "the oldest stats went first"
+        );
         for i in 0..OUTBOX_EVENTS_MAX + 1 {
             o.push(Class::Event, i.to_string().into_bytes());
         }
         assert_eq!(o.take_drop_report(), Some((1, 0)));
+    }
+
+    #[test]
+    fn a_frame_put_back_goes_out_first_in_its_class() {
+        let mut o = Outbox::new();
+        o.push(Class::Reply, b"r1".to_vec());
+        o.push(Class::Reply, b"r2".to_vec());
+        o.push(Class::Event, b"e1".to_vec());
+        let (class, frame) = o.pop().unwrap();
+        assert_eq!((class, frame.as_slice()), (Class::Reply, b"r1".as_slice()));
+        o.requeue(class, frame);
+        let order: Vec<Vec<u8>> = std::iter::from_fn(|| o.pop().map(|(_, f)| f)).collect();
+        assert_eq!(order, [b"r1".to_vec(), b"r2".to_vec(), b"e1".to_vec()]);
+        // A full class keeps its cap: the frame put back is the one that goes.
+        for i in 0..OUTBOX_STATS_MAX {
+            o.push(Class::Stats, i.to_string().into_bytes());
+        }
+        o.requeue(Class::Stats, b"late".to_vec());
+        assert_eq!(o.len(), (0, 0, OUTBOX_STATS_MAX));
+        assert_eq!(o.pop(), Some((Class::Stats, b"0".to_vec())));
     }
 }

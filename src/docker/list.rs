@@ -162,10 +162,11 @@ struct Config<'a> {
 }
 
 impl Client {
-    /// The payload of DockMon's `list_containers` reply into `out` (cleared first): a JSON array of
-    /// Docker's list objects with `RepoDigests`, `StartedAt` and `Env` added (see the module doc).
-    /// Returns the number of elements. Fails only when the list itself fails; inspect failures leave
-    /// keys out.
+    /// Appends the payload of DockMon's `list_containers` reply to `out` (after the response's
+    /// opening, so the list is never copied): a JSON array of Docker's list objects with
+    /// `RepoDigests`, `StartedAt` and `Env` added (see the module doc). Returns the number of
+    /// elements. Fails only when the list itself fails (`out` then holds part of a payload: the
+    /// caller answers with an error instead); inspect failures leave keys out.
     pub async fn list_for_dockmon(&self, out: &mut Vec<u8>) -> Result<usize, Error> {
         const CALL: &str = "GET /containers/json";
         let mut list = Vec::new();
@@ -184,7 +185,7 @@ impl Client {
         let mut buf = Vec::new();
         let mut engine_ok = true;
         let mut budget = LIST_EXTRAS_MAX_BYTES;
-        out.clear();
+        out.reserve(list.len() + list.len() / 2);
         out.push(b'[');
         for (i, element) in elements.iter().enumerate() {
             let summary: Summary =

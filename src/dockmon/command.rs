@@ -102,38 +102,27 @@ pub async fn answer(
 ) {
     let id = frame.reply_id().unwrap_or("");
     match frame.kind.as_ref() {
-        "command" => command(client, frame, id, scratch, out).await,
+        "command" => command(client, frame, id, out).await,
         _ => operation(client, frame.payload, id, scratch, out).await,
     }
 }
 
-async fn command(
-    client: &Client,
-    frame: &Incoming<'_>,
-    id: &str,
-    scratch: &mut Vec<u8>,
-    out: &mut Vec<u8>,
-) {
+async fn command(client: &Client, frame: &Incoming<'_>, id: &str, out: &mut Vec<u8>) {
     let now = stamp();
     let name = frame.command.as_deref().unwrap_or("");
     match name {
-        "list_containers" => match client.list_for_dockmon(scratch).await {
-            Ok(_) => match serde_json::from_slice::<&RawValue>(scratch) {
-                Ok(raw) => msg::write_response(out, id, raw, &now),
+        "list_containers" => {
+            msg::begin_response(out, id);
+            match client.list_for_dockmon(out).await {
+                Ok(_) => msg::end_response(out, &now),
                 Err(e) => msg::write_response_error(
                     out,
                     id,
-                    &format!("failed to list containers: {e}"),
+                    &format!("failed to list containers: {}", docker_text(&e)),
                     &now,
                 ),
-            },
-            Err(e) => msg::write_response_error(
-                out,
-                id,
-                &format!("failed to list containers: {}", docker_text(&e)),
-                &now,
-            ),
-        },
+            }
+        }
         n if UNSUPPORTED_COMMANDS.contains(&n) => msg::write_response_error(
             out,
             id,

@@ -71,18 +71,24 @@ struct Response<'a> {
     timestamp: &'a str,
 }
 
-/// Writes a successful command response carrying `payload` (raw JSON).
-pub fn write_response(out: &mut Vec<u8>, id: &str, payload: &RawValue, now: &Stamp) {
-    write(
-        out,
-        &Response {
-            kind: "response",
-            id,
-            payload: Some(payload),
-            error: None,
-            timestamp: now,
-        },
-    );
+/// Starts a successful command response, `{"type":"response","id":…,"payload":`; the caller
+/// appends the payload (JSON) and finishes with [`end_response`]. The container list, the largest
+/// reply (about 1.6 KiB per container), is written straight into the frame this way instead of
+/// being built apart and copied in, which halves the heap a `list_containers` needs.
+pub fn begin_response(out: &mut Vec<u8>, id: &str) {
+    out.clear();
+    out.extend_from_slice(br#"{"type":"response","id":"#);
+    // Serializing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, id);
+    out.extend_from_slice(br#","payload":"#);
+}
+
+/// Finishes what [`begin_response`] started, after the payload: the same keys, in the same order,
+/// as a [`Response`] serialized whole.
+pub fn end_response(out: &mut Vec<u8>, now: &Stamp) {
+    out.extend_from_slice(br#","timestamp":"#);
+    let _ = serde_json::to_writer(&mut *out, now.as_str());
+    out.push(b'}');
 }
 
 /// Writes a failed command response.
@@ -318,17 +324,23 @@ mod tests {
     #[test]
     fn outgoing_shapes() {
         let mut out = Vec::new();
-        let payload: &RawValue = serde_json::from_str("[{\"Id\":\"x\"}]").unwrap();
-        write_response(
-            &mut out,
-            "u1",
-            payload,
-            &crate::rfc3339::nanos(1_795_911_240, 5),
-        );
+        begin_response(&mut out, "u\"1");
+        out.extend_from_slice(br#"[{"Id":"x"}]"#);
+        end_response(&mut out, &crate::rfc3339::nanos(1_795_911_240, 5));
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
-            r#"{"type":"response","id":"u1","payload":[{"Id":"x"}],"timestamp":"2026-11-29T00:14:00.000000005Z"}"#
+            r#"{"type":"response","id":"u\"1","payload":[{"Id":"x"}],"timestamp":"2026-11-29T00:14:00.000000005Z"}"#
         );
+        // The same text as the whole struct serialized at once.
+        let whole = serde_json::to_string(&Response {
+            kind: "response",
+            id: "u\"1",
+            payload: Some(serde_json::from_str(r#"[{"Id":"x"}]"#).unwrap()),
+            error: None,
+            timestamp: "2026-11-29T00:14:00.000000005Z",
+        })
+        .unwrap();
+        assert_eq!(std::str::from_utf8(&out).unwrap(), whole);
         write_response_error(&mut out, "u2", "unknown command: create_volume", &stamp());
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),

@@ -47,10 +47,12 @@ pub struct Table {
 }
 
 impl Table {
-    /// A table of at most `max` containers, each due every `interval`. Allocates its storage now.
+    /// A table of at most `max` containers, each due every `interval`. Storage grows with the
+    /// containers (doubling, never past `max`): a profile's `max` is sized for its biggest hosts,
+    /// and 512 empty entries would cost 170 KiB of heap on a host running ten containers.
     pub fn new(max: usize, interval: Duration) -> Self {
         Table {
-            entries: Vec::with_capacity(max),
+            entries: Vec::new(),
             max,
             interval,
             cursor: 0,
@@ -73,6 +75,10 @@ impl Table {
             // Docker IDs are 64 hex characters; anything longer is not an ID we can sample.
             return Ok(());
         };
+        if self.entries.len() == self.entries.capacity() {
+            let grown = (self.entries.capacity() * 2).max(8).min(self.max);
+            self.entries.reserve_exact(grown - self.entries.len());
+        }
         self.entries.push(Entry {
             id,
             name: cut(name),
@@ -224,5 +230,25 @@ mod tests {
         t.retain(|i| i == id(3));
         assert_eq!(t.len(), 1);
         assert_eq!(t.get(0).id.as_str(), id(3));
+    }
+
+    #[test]
+    fn storage_grows_with_the_containers_and_never_past_max() {
+        let now = Instant::now();
+        let mut t = Table::new(20, Duration::from_secs(5));
+        assert_eq!(
+            t.entries.capacity(),
+            0,
+            "nothing allocated for an empty host"
+        );
+        for i in 0..20 {
+            t.upsert(&format!("{i:064}"), "c", 0, now).unwrap();
+            assert!(t.entries.capacity() <= 20);
+        }
+        assert_eq!(
+            t.upsert(&format!("{:064}", 99), "c", 0, now),
+            Err(Full { max: 20 })
+        );
+        assert_eq!(t.entries.capacity(), 20);
     }
 }

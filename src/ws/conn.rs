@@ -28,6 +28,9 @@ use std::time::{Duration, Instant};
 /// Read buffer of one connection. DockMon's messages to the agent are a few hundred bytes; a frame
 /// header always fits, and larger payloads are copied out of it as they arrive.
 pub const WS_READ_BUF_BYTES: usize = 8 * 1024;
+/// Largest text payload copied behind its header and sent in one write; a larger one is masked in
+/// place and sent in two writes. Stats and event frames (about 400 bytes) are well under it.
+pub const WS_WRITE_BUF_BYTES: usize = 4 * 1024;
 
 /// Everything that can go wrong on a live WebSocket connection.
 #[derive(Debug)]
@@ -141,6 +144,22 @@ impl AsyncWrite for Transport {
     }
 }
 
+/// A payload masked in place for as long as this lives (masking is its own inverse).
+struct Masked<'a>(&'a mut [u8], [u8; 4]);
+
+impl<'a> Masked<'a> {
+    fn new(text: &'a mut [u8], mask: [u8; 4]) -> Self {
+        frame::apply_mask(text, mask, 0);
+        Masked(text, mask)
+    }
+}
+
+impl Drop for Masked<'_> {
+    fn drop(&mut self) {
+        frame::apply_mask(self.0, self.1, 0);
+    }
+}
+
 /// A client WebSocket connection after a successful handshake.
 pub struct Conn<S> {
     io: S,
@@ -190,7 +209,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             payload: Vec::new(),
             message: Vec::new(),
             reassembler: Reassembler::new(),
-            wbuf: Vec::new(),
+            wbuf: Vec::with_capacity(WS_FRAME_HEADER_MAX_BYTES + WS_WRITE_BUF_BYTES),
             mask_state: seed | 1,
             closing: false,
         };
@@ -363,21 +382,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         Ok(())
     }
 
-    /// Sends one text message as a single frame.
-    pub async fn send_text(&mut self, text: &[u8]) -> Result<(), Error> {
+    /// Sends one text message as a single frame. The payload is masked in place and unmasked again
+    /// before returning, whatever the outcome, so the caller can keep or requeue it: a large reply
+    /// (the container list) is never held twice. A small one is copied behind its header in the
+    /// connection's write buffer and goes out in one write.
+    pub async fn send_text(&mut self, text: &mut [u8]) -> Result<(), Error> {
         let mask = self.next_mask();
         let mut header = [0u8; WS_FRAME_HEADER_MAX_BYTES];
         let n = frame::emit_header(&mut header, Opcode::Text, true, text.len(), mask);
-        self.wbuf.clear();
-        self.wbuf.extend_from_slice(&header[..n]);
-        self.wbuf.extend_from_slice(text);
-        frame::apply_mask(&mut self.wbuf[n..], mask, 0);
-        self.io.write_all(&self.wbuf).await?;
-        self.io.flush().await?;
-        // Keep the write buffer from holding a large reply's worth of memory for the connection's life.
-        if self.wbuf.capacity() > 64 * 1024 {
-            self.wbuf = Vec::new();
+        // Unmasked again when dropped: also when this future is cancelled (a write timeout).
+        let masked = Masked::new(text, mask);
+        if masked.0.len() <= WS_WRITE_BUF_BYTES {
+            self.wbuf.clear();
+            self.wbuf.extend_from_slice(&header[..n]);
+            self.wbuf.extend_from_slice(masked.0);
+            self.io.write_all(&self.wbuf).await?;
+        } else {
+            // TCP_NODELAY is set and the payload is large: two writes cost a few header bytes in a
+            // segment of their own, a copy would cost the payload's size.
+            self.io.write_all(&header[..n]).await?;
+            self.io.write_all(masked.0).await?;
         }
+        drop(masked);
+        self.io.flush().await?;
         Ok(())
     }
 
@@ -448,4 +475,127 @@ async fn with_deadline<T>(
         Err(Error::Timeout { what, ms })
     };
     smol::future::or(async { fut.await.map_err(Error::Io) }, timeout).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+    use std::io;
+    use std::task::Waker;
+
+    /// A stream that records what is written, or never accepts a write (`stall`).
+    struct Sink {
+        written: Vec<u8>,
+        writes: usize,
+        stall: bool,
+    }
+
+    impl AsyncRead for Sink {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Pending
+        }
+    }
+
+    impl AsyncWrite for Sink {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let me = self.get_mut();
+            if me.stall {
+                return Poll::Pending;
+            }
+            me.written.extend_from_slice(buf);
+            me.writes += 1;
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn conn(stall: bool) -> Conn<Sink> {
+        Conn {
+            io: Sink {
+                written: Vec::new(),
+                writes: 0,
+                stall,
+            },
+            rbuf: vec![0u8; 16].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            header: None,
+            payload: Vec::new(),
+            message: Vec::new(),
+            reassembler: Reassembler::new(),
+            wbuf: Vec::new(),
+            mask_state: 0x9E37_79B9_7F4A_7C15,
+            closing: false,
+        }
+    }
+
+    /// The payload of one masked client text frame (RFC 6455 §5.2), unmasked.
+    fn unmask(frame: &[u8]) -> Vec<u8> {
+        assert_eq!(frame[0], 0x81, "FIN + text");
+        assert!(frame[1] & 0x80 != 0, "client frames are masked");
+        let (len, at) = match frame[1] & 0x7F {
+            126 => (usize::from(u16::from_be_bytes([frame[2], frame[3]])), 4),
+            127 => (
+                u64::from_be_bytes(frame[2..10].try_into().unwrap()) as usize,
+                10,
+            ),
+            n => (usize::from(n), 2),
+        };
+        let mask: [u8; 4] = frame[at..at + 4].try_into().unwrap();
+        let mut payload = frame[at + 4..].to_vec();
+        assert_eq!(payload.len(), len);
+        frame::apply_mask(&mut payload, mask, 0);
+        payload
+    }
+
+    #[test]
+    fn text_frames_small_and_large_leave_the_payload_as_it_was() {
+        for (len, writes) in [
+            (0, 1),
+            (300, 1),
+            (WS_WRITE_BUF_BYTES, 1),
+            (WS_WRITE_BUF_BYTES + 1, 2),
+            (200_000, 2),
+        ] {
+            let original: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut text = original.clone();
+            let mut c = conn(false);
+            smol::block_on(c.send_text(&mut text)).unwrap();
+            assert_eq!(
+                text, original,
+                "len {len}: the caller's payload is unmasked again"
+            );
+            assert_eq!(unmask(&c.io.written), original, "len {len}");
+            assert_eq!(c.io.writes, writes, "len {len}");
+            assert!(c.wbuf.capacity() <= WS_FRAME_HEADER_MAX_BYTES + WS_WRITE_BUF_BYTES + 64);
+        }
+    }
+
+    #[test]
+    fn a_cancelled_send_leaves_the_payload_as_it_was() {
+        let original = vec![b'x'; 10_000];
+        let mut text = original.clone();
+        let mut c = conn(true);
+        {
+            let fut = c.send_text(&mut text);
+            let mut fut = std::pin::pin!(fut);
+            let mut cx = Context::from_waker(Waker::noop());
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+        }
+        assert_eq!(text, original);
+    }
 }
