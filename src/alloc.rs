@@ -75,3 +75,23 @@ pub fn high_water() -> usize {
 pub fn reset_high_water() {
     HIGH_WATER.store(in_use(), Ordering::Relaxed);
 }
+
+/// Logs the heap figures each time the process gets SIGUSR1, so a test or `bench/` can read them
+/// from a running agent without stopping it (the soak test compares readings minutes apart).
+pub async fn report_on_sigusr1() {
+    use smol::stream::StreamExt;
+    let mut signals = match async_signal::Signals::new([async_signal::Signal::Usr1]) {
+        Ok(s) => s,
+        Err(e) => {
+            log::warn!("count-alloc: cannot catch SIGUSR1 ({e}); heap figures only at exit");
+            return;
+        }
+    };
+    while signals.next().await.is_some() {
+        log::info!(
+            "heap in use {} bytes, high-water {} bytes",
+            in_use(),
+            high_water()
+        );
+    }
+}

@@ -146,6 +146,8 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
         commands: Semaphore::new(COMMANDS_IN_FLIGHT_MAX),
     });
     let _health = start_health_socket(&ex, &shared);
+    #[cfg(feature = "count-alloc")]
+    ex.spawn(crate::alloc::report_on_sigusr1()).detach();
     let mode = identity::detect_mode(
         std::path::Path::new("/proc"),
         std::env::var("HOSTNAME").ok().as_deref(),
@@ -400,7 +402,7 @@ async fn connect_and_register(
 
     let mut frame = Vec::with_capacity(1024);
     register::write(&mut frame, reg, token, dropped);
-    timed(WRITE_TIMEOUT, ws.send_text(&frame))
+    timed(WRITE_TIMEOUT, ws.send_text(&mut frame))
         .await
         .map_err(|e| fail("sending the registration", &e))?;
     let deadline = Instant::now() + AUTH_REPLY_TIMEOUT;
@@ -597,9 +599,12 @@ async fn serve(
             Ev::Outbox => {
                 loop {
                     let next = shared.outbox.borrow_mut().pop();
-                    let Some(frame) = next else { break };
-                    if let Err(e) = timed(WRITE_TIMEOUT, ws.send_text(&frame)).await {
+                    let Some((class, mut frame)) = next else {
+                        break;
+                    };
+                    if let Err(e) = timed(WRITE_TIMEOUT, ws.send_text(&mut frame)).await {
                         // A reply that could not be written goes back to the front of its queue.
+                        shared.outbox.borrow_mut().requeue(class, frame);
                         return End::Dropped(format!("write failed: {e}"));
                     }
                 }
