@@ -17,8 +17,8 @@ pub enum Command {
     },
     /// Stats of running containers, every interval.
     Watch {
-        /// Time between rounds.
-        interval: Duration,
+        /// How often each container is sampled; `None`: the board profile's stats interval.
+        interval: Option<Duration>,
         /// NDJSON or a table.
         format: Format,
     },
@@ -93,11 +93,16 @@ pub const SNAPSHOT_HELP: &str = "\
 dockmon-agent snapshot: print one JSON document on stdout
 
     {\"engine\": {id, name, version, api_version, os, kernel, cpus, mem_total},
-     \"containers\": [{id, name, image, state, status, stats?}]}
+     \"sampler\": {board, source, interval_ms, calls_per_sec, in_flight, running,
+                 capacity_per_interval, shortfall, effective_interval_ms},
+     \"containers\": [{id, name, image, state, status, stats?, stats_error?}]}
 
 `stats` is present for running containers: the container_stats fields of the DockMon protocol
 (cpu_percent, memory_usage, memory_limit, memory_percent, network_rx, network_tx, disk_read,
-disk_write, pids, timestamp), CPU % measured between two samples WINDOW apart.
+disk_write, pids, timestamp), CPU % measured between two samples WINDOW apart. The samples keep
+to the board profile's budget (see `dockmon-agent boards`), so with many containers and a low rate
+they take longer. `sampler` says whether that budget visits every running container each stats
+interval (`shortfall`) and how often each is really sampled (`effective_interval_ms`).
 
 OPTIONS:
     --window SECS    time between the two samples, 0.1 to 60 (default 1)
@@ -109,10 +114,14 @@ pub const WATCH_HELP: &str = "\
 dockmon-agent watch: live stats of running containers until interrupted
 
 OPTIONS:
-    --interval SECS           time between rounds, 0.5 to 3600 (default 2)
-    --format ndjson|table     ndjson: one container_stats object per running container per round
-                              (default when stdout is not a terminal); table: a refreshed table
-                              like `docker stats` (default on a terminal)
+    --interval SECS           how often each container is sampled, 0.5 to 3600 (default: the board
+                              profile's stats interval, see `dockmon-agent boards`); the profile's
+                              calls/s and in-flight budget apply, so with many containers each may
+                              be sampled less often (said once on stderr)
+    --format ndjson|table     ndjson: one container_stats object per reading, from a container's
+                              second reading on (default when stdout is not a terminal); table: a
+                              table like `docker stats`, redrawn every interval with each
+                              container's latest reading (default on a terminal)
     -h, --help                this help
 ";
 
@@ -167,7 +176,7 @@ fn parse_snapshot(rest: &[&str]) -> Result<Command, Usage> {
 }
 
 fn parse_watch(rest: &[&str], stdout_is_tty: bool) -> Result<Command, Usage> {
-    let mut interval = Duration::from_millis(crate::limits::WATCH_INTERVAL_DEFAULT_MS);
+    let mut interval = None;
     let mut format = if stdout_is_tty {
         Format::Table
     } else {
@@ -177,7 +186,7 @@ fn parse_watch(rest: &[&str], stdout_is_tty: bool) -> Result<Command, Usage> {
     while let Some(flag) = flags.next_flag()? {
         match flag {
             "-h" | "--help" => return Ok(Command::Help(WATCH_HELP)),
-            "--interval" => interval = seconds(flag, flags.value(flag)?, 0.5, 3600.0)?,
+            "--interval" => interval = Some(seconds(flag, flags.value(flag)?, 0.5, 3600.0)?),
             "--format" => {
                 format = match flags.value(flag)? {
                     "ndjson" | "json" => Format::Ndjson,
@@ -291,14 +300,14 @@ mod tests {
         assert_eq!(
             p(&["watch", "--interval", "5", "--format", "table"]),
             Ok(Command::Watch {
-                interval: Duration::from_secs(5),
+                interval: Some(Duration::from_secs(5)),
                 format: Format::Table
             })
         );
         assert_eq!(
             p(&["watch"]),
             Ok(Command::Watch {
-                interval: Duration::from_secs(2),
+                interval: None,
                 format: Format::Ndjson
             })
         );

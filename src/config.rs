@@ -503,12 +503,7 @@ pub fn from_env(
     };
     let log_json = bool_var(&var, "LOG_JSON", true)?;
     let ssl_cert_file = var("SSL_CERT_FILE").map(PathBuf::from);
-    let stats_source = match var("STATS_SOURCE") {
-        None => StatsSource::Auto,
-        Some(v) => {
-            StatsSource::parse(&v).ok_or_else(|| invalid("STATS_SOURCE", &v, STATS_SOURCE_FORM))?
-        }
-    };
+    let stats_source = stats_source(var("STATS_SOURCE").as_deref())?;
 
     let registration_token = var("REGISTRATION_TOKEN")
         .map(|v| Token::new("REGISTRATION_TOKEN", &v))
@@ -558,6 +553,16 @@ pub fn from_env(
         ssl_cert_file,
         stats_source,
     })
+}
+
+/// `STATS_SOURCE` alone (unset: `auto`), for the local modes, which read no DockMon settings.
+pub fn stats_source(value: Option<&str>) -> Result<StatsSource, Error> {
+    match value {
+        None => Ok(StatsSource::Auto),
+        Some(v) => {
+            StatsSource::parse(v).ok_or_else(|| invalid("STATS_SOURCE", v, STATS_SOURCE_FORM))
+        }
+    }
 }
 
 fn invalid(var: &'static str, value: &str, problem: &'static str) -> Error {

@@ -11,7 +11,7 @@
 //! docker            the Engine API over the unix socket: endpoint, version, calls, stats math
 //! host, identity    host stats from /proc; container ID, hostname, host IPs
 //! token             the permanent token file
-//! board, sampler    board profiles; the stats budget, container table and stats sources
+//! board, sampler    board profiles; the stats budget, container table, stats sources and the loop
 //! dockmon, outbox   the DockMon protocol: messages, registration, commands; the send queue
 //! config, cli       environment → Config and argv → Command, pure
 //! modes             the drivers that own timers and wire the layers together

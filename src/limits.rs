@@ -76,14 +76,20 @@ pub const API_VERSION_ONE_SHOT: (u16, u16) = (1, 41);
 
 // ---- Local modes -------------------------------------------------------------------------------------
 
-/// Stats calls in flight at once in `snapshot` and `watch` (the budgeted sampler replaces this).
-/// Docker 20.10 answers a one-shot call at its next one-second collection tick, so calls made one
-/// after another take a second each; eight overlapping calls cover a Pi's worth of containers.
-pub const STATS_IN_FLIGHT_DEFAULT: usize = 8;
-/// Default `watch` interval: the pace of `docker stats`, at one call per container per interval.
-pub const WATCH_INTERVAL_DEFAULT_MS: u64 = 2_000;
 /// Default `snapshot` window between the two samples that give CPU %.
 pub const SNAPSHOT_WINDOW_DEFAULT_MS: u64 = 1_000;
+
+// ---- The sampler -------------------------------------------------------------------------------------
+
+/// Container starts and stops (from Docker's events) waiting for the sampler. When full, a change is
+/// dropped and the sampler's periodic re-list repairs what was missed.
+pub const SAMPLER_CHANGES_MAX_COUNT: usize = 64;
+/// Capacity a sampler slot keeps in its read buffer between samples. One buffer per in-flight slot is
+/// reused for every sample; a Docker stats document is about 2 KiB on 2 CPUs and the cgroup files
+/// (`/proc/stat` the largest) 1-2 KiB on a Pi, so 16 KiB leaves room for big machines while a buffer that
+/// grew past it (up to `STATS_BODY_MAX_BYTES` or the cgroup reader's 64 KiB file cap) is shrunk back
+/// after the sample, keeping the pool at most `BOARD_STATS_IN_FLIGHT_MAX_COUNT` × 16 KiB.
+pub const SAMPLE_BUF_KEEP_BYTES: usize = 16 * 1024;
 
 // ---- Board budget ceilings ---------------------------------------------------------------------------
 //

@@ -355,3 +355,48 @@ fn a_stopped_container_has_no_cgroup() {
         assert!(matches!(s.sample(&id, 0, &mut buf), Err(Error::NotRunning)));
     });
 }
+
+/// Issue #4: the cgroup source finds a container's init PID in the container's own cgroup
+/// (`cgroup.procs`, then `NSpid`), without asking Docker, and it is the PID `docker inspect` reports:
+/// for a single process, for an init with children listed beside it, and after a restart.
+#[test]
+fn issue_4_pid_from_the_cgroup_is_inspects_pid() {
+    require_engine();
+    let mut cs = Containers::new("cgroup-pid");
+    let single = cs.run("single", &[], &["sleep", "100000"]);
+    let family = cs.run(
+        "family",
+        &[],
+        &["sh", "-c", "sleep 100000 & sleep 100000 & wait"],
+    );
+    let restarted = cs.run("restarted", &[], &["sleep", "100000"]);
+    let restarted_name = cs.name("restarted");
+    watchdog(Duration::from_secs(60), move || {
+        let s = source();
+        let mut buf = Vec::new();
+        // Let the shell start its children.
+        std::thread::sleep(Duration::from_millis(500));
+        for id in [&single, &family, &restarted] {
+            assert_eq!(s.pid(id, &mut buf).unwrap(), pid_of(id), "{id}");
+        }
+        let procs = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/cgroup"))
+                    .is_ok_and(|c| c.contains(family.as_str()))
+            })
+            .count();
+        assert!(
+            procs >= 3,
+            "the family container runs its children: {procs}"
+        );
+        let before = pid_of(&restarted);
+        docker(&["restart", "-t", "0", &restarted_name]);
+        let after = pid_of(&restarted);
+        assert_ne!(before, after);
+        assert_eq!(s.pid(&restarted, &mut buf).unwrap(), after);
+        // And the sample follows that PID.
+        s.sample(&restarted, after, &mut buf).unwrap();
+    });
+}

@@ -9,13 +9,53 @@ use std::time::Duration;
 use support::*;
 
 fn snapshot() -> Value {
-    let (out, _) = run_agent(&["snapshot"], &[], Duration::from_secs(60));
+    snapshot_with(&[]).0
+}
+
+fn snapshot_with(env: &[(&str, &str)]) -> (Value, Duration) {
+    let (out, elapsed) = run_agent(&["snapshot"], env, Duration::from_secs(90));
     assert!(
         out.status.success(),
         "snapshot failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("snapshot prints one JSON document")
+    let doc = serde_json::from_slice(&out.stdout).expect("snapshot prints one JSON document");
+    (doc, elapsed)
+}
+
+/// The `sampler` object is consistent with itself and with the document's running containers.
+fn check_sampler(doc: &Value) -> &Value {
+    let s = &doc["sampler"];
+    let n = |k: &str| {
+        s[k].as_u64()
+            .unwrap_or_else(|| panic!("sampler.{k} in {s}"))
+    };
+    let running = doc["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["state"] == "running")
+        .count() as u64;
+    assert_eq!(n("running"), running, "{s}");
+    assert!(s["board"].as_str().is_some_and(|b| !b.is_empty()), "{s}");
+    assert!(
+        ["docker", "cgroup"].contains(&s["source"].as_str().unwrap()),
+        "{s}"
+    );
+    assert!(n("in_flight") >= 1 && n("calls_per_sec") >= 1, "{s}");
+    let (interval, rate) = (n("interval_ms"), n("calls_per_sec"));
+    assert_eq!(n("capacity_per_interval"), rate * interval / 1000, "{s}");
+    assert_eq!(
+        s["shortfall"].as_bool().unwrap(),
+        running > n("capacity_per_interval"),
+        "{s}"
+    );
+    assert_eq!(
+        n("effective_interval_ms"),
+        interval.max(running * 1000 / rate),
+        "{s}"
+    );
+    s
 }
 
 fn ids_in(doc: &Value) -> BTreeSet<String> {
@@ -123,6 +163,12 @@ fn snapshot_lists_every_container_and_agrees_with_docker_stats() {
     let cli = docker(&args);
     let doc2 = snapshot();
 
+    let s = check_sampler(&doc1);
+    assert_eq!(
+        s["board"],
+        dockmon_agent::modes::select_board().unwrap().profile.name
+    );
+
     let engine = &doc1["engine"];
     assert!(engine["id"].as_str().is_some_and(|s| !s.is_empty()));
     assert!(engine["cpus"].as_u64().unwrap() >= 1);
@@ -218,4 +264,63 @@ fn snapshot_lists_every_container_and_agrees_with_docker_stats() {
             >= 32 << 20
     );
     assert!(entry(&doc1, &burner)["stats"]["pids"].as_u64().unwrap() >= 1);
+}
+
+/// Issue #4: with `STATS_CALLS_PER_SEC` below the running containers per interval, `snapshot` says so
+/// (`shortfall`, and how often each container would really be sampled), and its own two samples per
+/// container keep to that rate: they take at least as long as the token bucket allows.
+#[test]
+fn issue_4_snapshot_reports_a_shortfall_and_keeps_to_the_rate() {
+    require_engine();
+    let mut c = Containers::new("snap-short");
+    for n in ["a", "b", "c"] {
+        c.run(n, &[], &["sleep", "100000"]);
+    }
+    // Half the running containers per second (other sessions' containers come and go; ours are 3),
+    // so there is a shortfall without making the snapshot take minutes on a busy engine.
+    for attempt in 0.. {
+        let running_now = docker(&["ps", "-q"]).lines().count() as u64;
+        let rate = (running_now / 2).clamp(1, 50);
+        let rate_text = rate.to_string();
+        let (doc, elapsed) = snapshot_with(&[
+            ("DOCKMON_BOARD", "amd64"),
+            ("STATS_INTERVAL", "1s"),
+            ("STATS_CALLS_PER_SEC", &rate_text),
+        ]);
+        let s = check_sampler(&doc);
+        assert_eq!(s["board"], "amd64", "{s}");
+        assert_eq!(s["interval_ms"], 1000, "{s}");
+        assert_eq!(s["calls_per_sec"], rate, "{s}");
+        assert_eq!(s["capacity_per_interval"], rate, "{s}");
+        let running = s["running"].as_u64().unwrap();
+        if running <= rate {
+            // Others removed containers between our count and the snapshot's list.
+            assert!(
+                attempt < 3,
+                "the container set kept shrinking under the test"
+            );
+            continue;
+        }
+        assert_eq!(s["shortfall"], true, "{s}");
+        assert_eq!(
+            s["effective_interval_ms"].as_u64().unwrap(),
+            running * 1000 / rate,
+            "{s}"
+        );
+        // Two calls per measured container; the bucket starts with `rate` tokens and refills at
+        // `rate` per second.
+        let measured = doc["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c.get("stats").is_some())
+            .count() as u64;
+        assert!(measured >= 3, "{doc}");
+        let least = (2 * measured).saturating_sub(rate) as f64 / rate as f64;
+        assert!(
+            elapsed.as_secs_f64() + 0.2 >= least,
+            "{measured} containers sampled twice at {rate} calls/s in {elapsed:?}, under {least} s"
+        );
+        break;
+    }
 }

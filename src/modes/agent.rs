@@ -8,17 +8,16 @@
 //! dropped (cancelled) and the agent reconnects at once; failed attempts back off with jitter.
 use super::Error;
 use crate::config::Config;
-use crate::docker::stats::{self, Sample};
 use crate::docker::types::Event;
 use crate::docker::Client;
 use crate::dockmon::command;
 use crate::dockmon::msg::{self, ContainerEvent, ContainerStats, Incoming};
 use crate::dockmon::register::{self, Dropped, Registration};
 use crate::dockmon::session::{Backoff, Keep, Keepalive};
+use crate::limits::SAMPLER_CHANGES_MAX_COUNT;
 use crate::outbox::{Class, Outbox, COMMANDS_IN_FLIGHT_MAX};
-use crate::sampler::budget::{Budget, Wait};
+use crate::sampler::driver::{Change, Driver, Report};
 use crate::sampler::source::Source;
-use crate::sampler::table::Table;
 use crate::ws::conn::{Conn, Incoming as WsIncoming, Transport};
 use crate::{identity, rfc3339, tls};
 use async_io::{Async, Timer};
@@ -28,6 +27,7 @@ use smol::lock::Semaphore;
 use smol::LocalExecutor;
 use std::cell::{Cell, RefCell};
 use std::net::TcpStream;
+use std::ops::ControlFlow;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,13 +38,8 @@ pub const CONNECT_TIMEOUT_MS: u64 = 45_000;
 pub const AUTH_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Every frame write must finish within this (spec 2.2: 10 s write deadline).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// The sampler re-lists running containers this often to repair drift (events are the normal way
-/// the table follows the engine).
-pub const RELIST_INTERVAL: Duration = Duration::from_secs(60);
 /// Host stats cadence (spec 4.4).
 pub const HOST_STATS_INTERVAL: Duration = Duration::from_secs(2);
-/// Pause before re-subscribing when Docker's event stream ends or fails (the Go agent never does).
-pub const EVENTS_RETRY: Duration = Duration::from_secs(1);
 /// Abstract unix socket on which the agent says whether it is connected (`dockmon-agent health`).
 pub const HEALTH_SOCKET: &str = "dockmon-agent.health";
 
@@ -52,7 +47,7 @@ pub const HEALTH_SOCKET: &str = "dockmon-agent.health";
 struct Shared {
     client: Rc<Client>,
     board: crate::board::Profile,
-    source: Source,
+    source: Rc<Source>,
     changes: (Sender<Change>, Receiver<Change>),
     outbox: RefCell<Outbox>,
     wake: Sender<()>,
@@ -119,11 +114,7 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
         board.stats_in_flight,
         board.containers_max
     );
-    let (source, why) = crate::sampler::source::choose(
-        cfg.stats_source,
-        crate::sampler::source::CgroupSource::detect(std::path::Path::new("/")),
-    )
-    .map_err(|e| Error::Config(format!("STATS_SOURCE=cgroup: {e}")))?;
+    let (source, why) = super::choose_source(cfg.stats_source)?;
     log::info!("stats source: {} ({why})", source.name());
     let client = Rc::new(connect_docker_patiently(&cfg, &mut signals).await?);
     log::info!(
@@ -140,7 +131,7 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
         )),
         board,
         source,
-        changes: smol::channel::bounded(CHANGES_MAX),
+        changes: smol::channel::bounded(SAMPLER_CHANGES_MAX_COUNT),
         wake: wake_tx,
         connected: Cell::new(false),
         commands: Semaphore::new(COMMANDS_IN_FLIGHT_MAX),
@@ -667,50 +658,18 @@ fn dispatch(ex: &LocalExecutor<'static>, shared: &Rc<Shared>, text: String) {
     .detach();
 }
 
-/// Docker container events → `container_event`, re-subscribing whenever the stream ends.
+/// Docker container events → `container_event` frames, and the starts and stops to the sampler.
 async fn forward_events(shared: Rc<Shared>) {
-    let mut failing = false;
-    loop {
-        match shared.client.events().await {
-            Err(e) => {
-                if !failing {
-                    log::warn!("docker events: {e}; re-subscribing every second");
-                    failing = true;
-                }
-            }
-            Ok(mut stream) => {
-                if failing {
-                    log::info!("docker events: subscribed again");
-                    failing = false;
-                }
-                let mut out = Vec::new();
-                loop {
-                    match stream.next_line().await {
-                        Ok(Some(line)) => {
-                            if let Ok(e) = serde_json::from_slice::<Event>(line) {
-                                if e.kind == "container" {
-                                    note_change(&shared, &e);
-                                    write_container_event(&mut out, &e);
-                                    shared.send(Class::Event, std::mem::take(&mut out));
-                                }
-                            }
-                        }
-                        Ok(None) => {
-                            log::warn!(
-                                "docker events: the engine ended the stream; re-subscribing"
-                            );
-                            break;
-                        }
-                        Err(e) => {
-                            log::warn!("docker events: {e}; re-subscribing");
-                            break;
-                        }
-                    }
-                }
-            }
+    let mut out = Vec::new();
+    super::follow_events(&shared.client, |e| {
+        if let Some(change) = Change::from_event(e) {
+            // Full: the sampler's re-list repairs what was missed.
+            let _ = shared.changes.0.try_send(change);
         }
-        Timer::after(EVENTS_RETRY).await;
-    }
+        write_container_event(&mut out, e);
+        shared.send(Class::Event, std::mem::take(&mut out));
+    })
+    .await;
 }
 
 fn write_container_event(out: &mut Vec<u8>, e: &Event<'_>) {
@@ -743,248 +702,40 @@ fn write_container_event(out: &mut Vec<u8>, e: &Event<'_>) {
     );
 }
 
-/// A change of the running set, from Docker's events.
-enum Change {
-    Started(String, String),
-    Stopped(String),
-}
-
-/// Changes waiting for the sampler; when full, the periodic re-list repairs what was missed.
-const CHANGES_MAX: usize = 64;
-
-fn note_change(shared: &Shared, e: &Event<'_>) {
-    let change = match e.action.as_ref() {
-        "start" | "restart" | "unpause" => {
-            #[derive(serde::Deserialize, Default)]
-            struct Name<'a> {
-                #[serde(borrow, default)]
-                name: std::borrow::Cow<'a, str>,
-            }
-            let name: Name = e
-                .actor
-                .attributes
-                .and_then(|a| serde_json::from_str(a.get()).ok())
-                .unwrap_or_default();
-            Change::Started(e.actor.id.to_string(), name.name.into_owned())
-        }
-        "die" | "destroy" | "pause" => Change::Stopped(e.actor.id.to_string()),
-        _ => return,
-    };
-    let _ = shared.changes.0.try_send(change);
-}
-
-/// `container_stats` for every running container, under the board's budget: round robin over a
-/// fixed table, at most `stats_in_flight` calls at once and `stats_calls_per_sec` per second, each
-/// container every `stats_interval_ms` when the budget allows (else as often as it allows, said
-/// once). The table follows Docker's events; a re-list every `RELIST_INTERVAL` repairs drift.
+/// `container_stats` for every running container, under the board's budget (the sampler's
+/// [`Driver`]: round robin over a fixed table, at most `stats_in_flight` calls at once and
+/// `stats_calls_per_sec` per second, each container every `stats_interval_ms` when the budget allows,
+/// else as often as it allows, said once). The table follows Docker's events; a re-list every minute
+/// repairs drift. Every reading is sent, the first one too (CPU % 0), as the Go agent does.
 async fn sample_stats(ex: Rc<LocalExecutor<'static>>, shared: Rc<Shared>) {
-    let b = &shared.board;
-    let interval = Duration::from_millis(b.stats_interval_ms);
-    let mut table = Table::new(b.containers_max, interval);
-    let mut budget = Budget::new(b.stats_calls_per_sec, b.stats_in_flight, Instant::now());
-    let (done_tx, done_rx) = smol::channel::unbounded::<(String, Option<Sample>)>();
-    let mut next_relist = Instant::now();
-    let mut said_full = false;
-    let mut said_short = false;
-    let mut failing = false;
-    loop {
-        let now = Instant::now();
-        if now >= next_relist {
-            match relist(&shared, &mut table, now, &mut said_full).await {
-                Ok(()) => failing = false,
-                Err(e) => {
-                    if !failing {
-                        log::warn!("stats: {e}");
-                        failing = true;
-                    }
-                }
-            }
-            next_relist = now + RELIST_INTERVAL;
-            let capacity = budget.capacity(interval);
-            if table.len() > capacity && !said_short {
-                log::warn!(
-                    "stats budget: {} containers but {} calls per {} ms ({} calls/s); each container is sampled about every {:.1} s instead",
-                    table.len(),
-                    capacity,
-                    b.stats_interval_ms,
-                    b.stats_calls_per_sec,
-                    table.len() as f64 / f64::from(b.stats_calls_per_sec.max(1))
-                );
-                said_short = true;
-            }
-        }
-        let mut wake_at = next_relist;
-        loop {
-            match budget.try_start(now) {
-                Err(Wait::InFlight) => break,
-                Err(Wait::Until(t)) => {
-                    wake_at = wake_at.min(t);
-                    break;
-                }
-                Ok(()) => match table.take_due(now) {
-                    None => {
-                        budget.finish();
-                        if let Some(due) = table.next_due() {
-                            wake_at = wake_at.min(due);
-                        }
-                        break;
-                    }
-                    Some(i) => {
-                        let e = table.get(i);
-                        let (id, pid) = (e.id.to_string(), e.pid);
-                        let (shared, done) = (shared.clone(), done_tx.clone());
-                        ex.spawn(async move {
-                            let sample = take_sample(&shared, &id, pid).await;
-                            let _ = done.send((id, sample)).await;
-                        })
-                        .detach();
-                    }
-                },
-            }
-        }
-        enum Ev {
-            Done((String, Option<Sample>)),
-            Change(Change),
-            Wake,
-        }
-        let ev = smol::future::or(
-            smol::future::or(
-                async { done_rx.recv().await.map(Ev::Done).unwrap_or(Ev::Wake) },
-                async {
-                    shared
-                        .changes
-                        .1
-                        .recv()
-                        .await
-                        .map(Ev::Change)
-                        .unwrap_or(Ev::Wake)
-                },
-            ),
-            async {
-                Timer::at(wake_at).await;
-                Ev::Wake
-            },
-        )
-        .await;
-        let now = Instant::now();
-        match ev {
-            Ev::Done((id, sample)) => {
-                budget.finish();
-                let name = table.find(&id).map(|e| e.name.clone());
-                let prev = table.finish(&id, sample, now);
-                if let (Some(sample), Some(name)) = (sample, name) {
-                    let c = stats::compute(prev.as_ref(), &sample);
+    let settings = super::sampler_settings(&shared.board);
+    let driver = Driver::new(
+        shared.client.clone(),
+        shared.source.clone(),
+        settings,
+        Instant::now(),
+    );
+    driver
+        .run(&ex, Some(&shared.changes.1), |report| {
+            match report {
+                Report::Reading {
+                    id, name, stats, ..
+                } => {
                     let (s, n) = rfc3339::now();
                     let mut out = Vec::with_capacity(384);
                     msg::write_event(
                         &mut out,
                         "container_stats",
-                        ContainerStats::new(&id, &name, &c, &rfc3339::seconds(s), false),
+                        ContainerStats::new(id, name, stats, &rfc3339::seconds(s), false),
                         &rfc3339::nanos(s, n),
                     );
                     shared.send(Class::Stats, out);
                 }
+                other => super::log_report(&other),
             }
-            Ev::Change(Change::Started(id, name)) => {
-                let pid = container_pid(&shared, &id).await;
-                if table.upsert(&id, &name, pid, now).is_err() && !said_full {
-                    log::warn!(
-                        "stats: the container table is full ({} containers, the board's containers_max); others are not sampled",
-                        table.max()
-                    );
-                    said_full = true;
-                }
-            }
-            Ev::Change(Change::Stopped(id)) => table.remove(&id),
-            Ev::Wake => {}
-        }
-    }
-}
-
-/// One reading from the chosen source.
-async fn take_sample(shared: &Shared, id: &str, pid: u32) -> Option<Sample> {
-    let result = match &shared.source {
-        Source::Docker => {
-            let mut buf = Vec::new();
-            shared
-                .client
-                .stats(id, &mut buf)
-                .await
-                .map_err(|e| e.to_string())
-        }
-        Source::Cgroup(cg) => {
-            let mut buf = Vec::new();
-            cg.sample(id, pid, &mut buf).map_err(|e| e.to_string())
-        }
-    };
-    match result {
-        Ok(s) => Some(s),
-        Err(e) => {
-            // Mostly a container that stopped between the list and the call.
-            log::debug!("stats of {id}: {e}");
-            None
-        }
-    }
-}
-
-/// The container's init PID, which the cgroup source needs for network counters (0 otherwise).
-async fn container_pid(shared: &Shared, id: &str) -> u32 {
-    if matches!(shared.source, Source::Docker) {
-        return 0;
-    }
-    #[derive(serde::Deserialize)]
-    struct Inspect {
-        #[serde(rename = "State")]
-        state: PidState,
-    }
-    #[derive(serde::Deserialize)]
-    struct PidState {
-        #[serde(rename = "Pid", default)]
-        pid: u32,
-    }
-    let mut buf = Vec::new();
-    match shared.client.inspect_raw(id, &mut buf).await {
-        Ok(()) => serde_json::from_slice::<Inspect>(&buf)
-            .map(|i| i.state.pid)
-            .unwrap_or(0),
-        Err(_) => 0,
-    }
-}
-
-/// Re-lists running containers: adds the missing, drops the gone.
-async fn relist(
-    shared: &Shared,
-    table: &mut Table,
-    now: Instant,
-    said_full: &mut bool,
-) -> Result<(), crate::docker::Error> {
-    let mut buf = Vec::new();
-    let running: Vec<(String, String)> = shared
-        .client
-        .containers(false, &mut buf)
-        .await?
-        .iter()
-        .map(|c| (c.id.to_string(), c.name().to_string()))
-        .collect();
-    table.retain(|id| running.iter().any(|(r, _)| r == id));
-    for (id, name) in &running {
-        if table.find(id).is_some() {
-            continue;
-        }
-        let pid = container_pid(shared, id).await;
-        if table.upsert(id, name, pid, now).is_err() {
-            if !*said_full {
-                log::warn!(
-                    "stats: {} running containers, more than the board's table of {}; the rest are not sampled",
-                    running.len(),
-                    table.max()
-                );
-                *said_full = true;
-            }
-            break;
-        }
-    }
-    Ok(())
+            ControlFlow::Continue(())
+        })
+        .await;
 }
 
 /// The host stats frame every `HOST_STATS_INTERVAL` (spec 4.4), when the host's /proc is visible:

@@ -8,12 +8,18 @@ pub mod snapshot;
 pub mod table;
 pub mod watch;
 
-use crate::docker::{self, stats::Sample, Client};
+use crate::docker::{self, types::Event, Client};
+use crate::sampler::driver::{Report, Settings};
+use crate::sampler::source::{self, CgroupSource, Source};
+use async_io::Timer;
 use smol::LocalExecutor;
-use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::rc::Rc;
+use std::time::Duration;
+
+/// Pause before re-subscribing when Docker's event stream ends or fails (the Go agent never does).
+pub const EVENTS_RETRY: Duration = Duration::from_secs(1);
 
 /// Why a mode stopped. `main` maps each to an exit code.
 #[derive(Debug)]
@@ -84,46 +90,91 @@ pub async fn connect_docker() -> Result<Client, docker::Error> {
     Client::connect(endpoint).await
 }
 
-/// Takes one stats reading of each container in `ids`, at most `in_flight` calls at a time (one-shot
-/// calls on older engines take about a second each, so they must overlap). Results come back in the
-/// order of `ids`.
-pub async fn sample_round(
-    ex: &LocalExecutor<'static>,
-    client: &Rc<Client>,
-    ids: &Rc<Vec<String>>,
-    in_flight: usize,
-) -> Vec<Result<Sample, docker::Error>> {
-    type Slot = Option<Result<Sample, docker::Error>>;
-    let results: Rc<RefCell<Vec<Slot>>> =
-        Rc::new(RefCell::new((0..ids.len()).map(|_| None).collect()));
-    let next = Rc::new(std::cell::Cell::new(0usize));
-    let workers: Vec<_> = (0..in_flight.clamp(1, ids.len().max(1)))
-        .map(|_| {
-            let (client, ids, results, next) =
-                (client.clone(), ids.clone(), results.clone(), next.clone());
-            ex.spawn(async move {
-                let mut buf = Vec::new();
-                loop {
-                    let i = next.get();
-                    if i >= ids.len() {
-                        break;
-                    }
-                    next.set(i + 1);
-                    let r = client.stats(&ids[i], &mut buf).await;
-                    results.borrow_mut()[i] = Some(r);
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.await;
+/// The sampler settings of a board profile.
+pub fn sampler_settings(profile: &crate::board::Profile) -> Settings {
+    Settings {
+        interval: Duration::from_millis(profile.stats_interval_ms),
+        calls_per_sec: profile.stats_calls_per_sec,
+        in_flight: profile.stats_in_flight,
+        containers_max: profile.containers_max,
     }
-    let mut results = results.borrow_mut();
-    results
-        .drain(..)
-        .map(|r| {
-            // Every index below ids.len() was taken by exactly one worker, which stored its result.
-            r.unwrap_or_else(|| unreachable!("each index is sampled once"))
-        })
-        .collect()
+}
+
+/// The stats source for `setting` (`STATS_SOURCE`) on this host, and why (for one log line).
+pub fn choose_source(setting: crate::config::StatsSource) -> Result<(Rc<Source>, String), Error> {
+    let (source, why) = source::choose(setting, CgroupSource::detect(std::path::Path::new("/")))
+        .map_err(|e| Error::Config(format!("STATS_SOURCE=cgroup: {e}")))?;
+    Ok((Rc::new(source), why))
+}
+
+/// Logs what a sampler [`Report`] says about the sampler itself (shortfall, full table, re-list),
+/// once per state change as the driver reports it. Readings, failures and departures are the
+/// mode's own business and are not logged here.
+pub fn log_report(report: &Report<'_>) {
+    match report {
+        Report::Shortfall(plan) => log::warn!(
+            "stats budget: {} containers but {} calls per {} ms ({} calls/s); each container is sampled about every {:.1} s instead",
+            plan.running,
+            plan.capacity,
+            plan.interval.as_millis(),
+            plan.calls_per_sec,
+            plan.effective_interval.as_secs_f64()
+        ),
+        Report::TableFull { max, running: None } => log::warn!(
+            "stats: the container table is full ({max} containers, the board's containers_max); others are not sampled"
+        ),
+        Report::TableFull {
+            max,
+            running: Some(running),
+        } => log::warn!(
+            "stats: {running} running containers, more than the board's table of {max}; the rest are not sampled"
+        ),
+        Report::ListFailed(e) => log::warn!("stats: {e}"),
+        Report::ListRecovered => log::info!("stats: docker answers again"),
+        Report::Reading { .. } | Report::Failed { .. } | Report::Gone { .. } => {}
+    }
+}
+
+/// Follows Docker's container events for ever, calling `each` for every one, and re-subscribes
+/// whenever the stream ends or fails (every [`EVENTS_RETRY`] while it keeps failing; said once).
+pub async fn follow_events(client: &Client, mut each: impl FnMut(&Event<'_>)) {
+    let mut failing = false;
+    loop {
+        match client.events().await {
+            Err(e) => {
+                if !failing {
+                    log::warn!("docker events: {e}; re-subscribing every second");
+                    failing = true;
+                }
+            }
+            Ok(mut stream) => {
+                if failing {
+                    log::info!("docker events: subscribed again");
+                    failing = false;
+                }
+                loop {
+                    match stream.next_line().await {
+                        Ok(Some(line)) => {
+                            if let Ok(e) = serde_json::from_slice::<Event>(line) {
+                                if e.kind == "container" {
+                                    each(&e);
+                                }
+                            }
+                        }
+                        Ok(None) => {
+                            log::warn!(
+                                "docker events: the engine ended the stream; re-subscribing"
+                            );
+                            break;
+                        }
+                        Err(e) => {
+                            log::warn!("docker events: {e}; re-subscribing");
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        Timer::after(EVENTS_RETRY).await;
+    }
 }

@@ -1,5 +1,6 @@
 //! The stats budget: at most `in_flight_max` calls at once and at most `calls_per_sec` started per
-//! second (a token bucket holding one second of calls). Pure: time is an argument.
+//! second (a token bucket holding one second of calls), and [`Plan`], what such a budget means for a
+//! number of containers (the shortfall the agent logs and `snapshot` shows). Pure: time is an argument.
 //!
 //! Why both: Docker 20.10-24 answers a one-shot stats call at its next one-second collection tick, so
 //! calls must overlap (in flight) to reach more than one container a second; and every call costs
@@ -72,6 +73,49 @@ impl Budget {
     }
 }
 
+/// What a budget gives `running` containers sampled every `interval`: whether it visits each of them
+/// every interval and, if not, how often it does. Counts calls only: the engine's own answer time
+/// (milliseconds for a one-shot call on Docker 20.10 here, up to a second on older engines) can stretch
+/// a round further when `in_flight` calls are all waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// The interval asked for.
+    pub interval: Duration,
+    /// Calls started per second, at most.
+    pub calls_per_sec: u32,
+    /// Calls running at once, at most.
+    pub in_flight: usize,
+    /// Containers to visit.
+    pub running: usize,
+    /// Containers the rate can visit per `interval` ([`Budget::capacity`]).
+    pub capacity: usize,
+    /// How often each container is really visited: `interval`, or `running / calls_per_sec` seconds
+    /// when that is longer.
+    pub effective_interval: Duration,
+}
+
+impl Plan {
+    /// The plan of a budget of `calls_per_sec` and `in_flight` for `running` containers.
+    pub fn new(interval: Duration, calls_per_sec: u32, in_flight: usize, running: usize) -> Plan {
+        let budget = Budget::new(calls_per_sec, in_flight, Instant::now());
+        let rate = f64::from(calls_per_sec.max(1));
+        let round = Duration::from_secs_f64(running as f64 / rate);
+        Plan {
+            interval,
+            calls_per_sec,
+            in_flight,
+            running,
+            capacity: budget.capacity(interval),
+            effective_interval: interval.max(round),
+        }
+    }
+
+    /// The budget cannot visit every container each interval.
+    pub fn shortfall(&self) -> bool {
+        self.running > self.capacity
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +149,22 @@ mod tests {
         let started = (0..10).filter(|_| b.try_start(later).is_ok()).count();
         assert_eq!(started, 2, "an idle minute does not bank 120 calls");
         assert_eq!(b.capacity(Duration::from_secs(5)), 10);
+    }
+
+    #[test]
+    fn a_plan_says_when_the_rate_falls_short() {
+        let five = Duration::from_secs(5);
+        let p = Plan::new(five, 20, 8, 100);
+        assert_eq!(p.capacity, 100);
+        assert!(!p.shortfall());
+        assert_eq!(p.effective_interval, five);
+        let p = Plan::new(five, 20, 8, 101);
+        assert!(p.shortfall());
+        assert_eq!(p.effective_interval.as_millis(), 5_050);
+        // Two calls a second over a one-second interval: three containers wait 1.5 s each.
+        let p = Plan::new(Duration::from_secs(1), 2, 2, 3);
+        assert_eq!((p.capacity, p.shortfall()), (2, true));
+        assert_eq!(p.effective_interval.as_millis(), 1_500);
+        assert_eq!(Plan::new(five, 20, 8, 0).effective_interval, five);
     }
 }

@@ -149,6 +149,11 @@ impl Table {
         self.entries.iter().find(|e| e.id == id)
     }
 
+    /// Every entry, in table order.
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter()
+    }
+
     /// The entry at `i`.
     pub fn get(&self, i: usize) -> &Entry {
         &self.entries[i]
@@ -170,7 +175,8 @@ impl Table {
     }
 }
 
-fn cut(name: &str) -> heapless::String<CONTAINER_NAME_MAX_BYTES> {
+/// `name` cut to [`CONTAINER_NAME_MAX_BYTES`] on a char boundary.
+pub fn cut(name: &str) -> heapless::String<CONTAINER_NAME_MAX_BYTES> {
     let mut s = heapless::String::new();
     for c in name.chars() {
         if s.push(c).is_err() {

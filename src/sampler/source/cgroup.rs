@@ -6,8 +6,10 @@
 //! the tests run against) and by current Docker (v28).
 //!
 //! Owns: [`CgroupSource::detect`] (where the cgroup tree and the host's procfs are, which cgroup version,
-//! or [`Unavailable`] with the reason), [`CgroupSource::sample`] (one [`Sample`] of one container) and the
-//! pure parsers of every file it reads (`parse_*`, functions over borrowed bytes).
+//! or [`Unavailable`] with the reason), [`CgroupSource::sample`] (one [`Sample`] of one container),
+//! [`CgroupSource::pid`] (a container's init PID from its own `cgroup.procs`, so that a new container costs
+//! dockerd no inspect call) and the pure parsers of every file it reads (`parse_*`, functions over
+//! borrowed bytes).
 //!
 //! Must not: call libc (the crate forbids `unsafe`; everything comes from `/proc` and `/sys`), log above
 //! `debug!` (the sampler decides what a failed sample means), keep anything per container, or allocate on
@@ -125,6 +127,12 @@ const NS_PER_TICK: u64 = 1_000_000_000 / USER_HZ;
 /// (`user.slice/user-1000.slice/user@1000.service/user.slice/docker-<id>.scope`), is about 130; nested
 /// Docker adds one `docker/<id>` level per engine. Kept on the stack.
 pub const CGROUP_PATH_MAX_BYTES: usize = 512;
+
+/// PIDs of a container's `cgroup.procs` that [`CgroupSource::pid`] looks at (one `/proc/<pid>/status`
+/// each) to find the container's init. The init is almost always among the first few (v1 lists PIDs
+/// sorted, and the init is the oldest; v2 lists them in the kernel's task order); past this many the
+/// lowest PID seen is taken. 64 PIDs are 256 bytes on the stack.
+pub const PROCS_SCAN_MAX_COUNT: usize = 64;
 
 /// Longest `/proc/<pid>/cgroup` we parse. One line per v1 hierarchy (about a dozen) of at most
 /// [`CGROUP_PATH_MAX_BYTES`] each.
@@ -618,6 +626,29 @@ pub fn parse_pid_cgroup(text: &[u8], v2: bool) -> Option<&str> {
     None
 }
 
+/// The PIDs of a `cgroup.procs` file (one decimal PID per line). A line that is not a PID is skipped:
+/// the kernel writes only PIDs, and a skipped line can only cost the lookup a candidate.
+pub fn parse_procs(text: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    lines(text).filter_map(|l| number(l.trim_ascii()).and_then(|n| u32::try_from(n).ok()))
+}
+
+/// The innermost PID of a `/proc/<pid>/status`: the last number of its `NSpid:` line (Linux 4.1+), the
+/// process's PID in its own PID namespace; `None` without that line or with a malformed one. A
+/// container's init is the process whose innermost PID is 1 (unless it shares the host's PID namespace,
+/// `--pid host`, where the line holds the host PID only).
+pub fn parse_nspid_innermost(status: &[u8]) -> Option<u64> {
+    for line in lines(status) {
+        if let Some(rest) = line.strip_prefix(b"NSpid:") {
+            let mut last = None;
+            for f in fields(rest) {
+                last = Some(number(f)?);
+            }
+            return last;
+        }
+    }
+    None
+}
+
 /// Whether `id` is a full Docker container ID: 64 lowercase hex characters. Anything else could not name
 /// a cgroup directory, and a `/` or `..` in it must never reach a path.
 pub fn check_id(id: &str) -> Result<(), Error> {
@@ -924,6 +955,73 @@ impl CgroupSource {
             disk_write: io.write,
             pids,
         })
+    }
+
+    /// The init PID of the running container `id` (what inspect calls `State.Pid`), read from the
+    /// container's own cgroup, so that finding it costs dockerd nothing: the PIDs in `cgroup.procs`
+    /// (of the memory hierarchy on v1, of the unified tree on v2), and of those the one whose
+    /// innermost `NSpid` is 1 (the first PID of the container's PID namespace). With no such process
+    /// (`--pid host`, or a kernel before 4.1 without `NSpid`) the lowest PID seen is taken, which is
+    /// the oldest process unless PIDs wrapped around. At most [`PROCS_SCAN_MAX_COUNT`] PIDs are looked at.
+    ///
+    /// Only the layouts that name a container without a PID are tried (`docker/<id>`,
+    /// `system.slice/docker-<id>.scope`); in any other layout this is [`Error::NoCgroup`] and the caller
+    /// falls back to asking Docker (inspect), whose PID [`CgroupSource::sample`] then follows through
+    /// `/proc/<pid>/cgroup`. An empty `cgroup.procs` (every process exited) is [`Error::NotRunning`].
+    /// `buf` is scratch, as in [`CgroupSource::sample`].
+    pub fn pid(&self, id: &str, buf: &mut Vec<u8>) -> Result<u32, Error> {
+        check_id(id)?;
+        let mut path = self.path.borrow_mut();
+        let path = &mut *path;
+        let base = match &self.tree {
+            Tree::V1 { memory, .. } => memory,
+            Tree::V2 { root } => root,
+        };
+        let mut candidates = heapless::Vec::<u32, PROCS_SCAN_MAX_COUNT>::new();
+        let mut found = false;
+        for layout in [Layout::Cgroupfs, Layout::Systemd] {
+            // FromPid is never asked for here: `relative` needs no PID for the two fixed layouts.
+            let Some(rel) = self.relative(layout, id, 0, path, buf)? else {
+                continue;
+            };
+            set_path(path, base, &rel, "cgroup.procs");
+            let text = match read_whole(path, buf) {
+                Ok(text) => text,
+                Err(Error::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                    continue
+                }
+                Err(e) => return Err(e),
+            };
+            for pid in parse_procs(text) {
+                if candidates.push(pid).is_err() {
+                    break;
+                }
+            }
+            self.layout.set(layout);
+            found = true;
+            break;
+        }
+        if !found {
+            let mut id_copy = heapless::String::new();
+            // Cannot fail: check_id made `id` exactly CONTAINER_ID_MAX_BYTES long.
+            let _ = id_copy.push_str(id);
+            return Err(Error::NoCgroup { id: id_copy });
+        }
+        for &pid in &candidates {
+            set_path(path, &self.proc_dir, itoa(pid).as_str(), "status");
+            // A process that exited since the list was read is simply not the init.
+            if let Ok(status) = read_whole(path, buf) {
+                if parse_nspid_innermost(status) == Some(1) {
+                    return Ok(pid);
+                }
+            }
+        }
+        candidates
+            .iter()
+            .copied()
+            .filter(|p| *p != 0)
+            .min()
+            .ok_or(Error::NotRunning)
     }
 
     /// Finds the container's cgroup directory (relative to each controller's root) and reads its CPU
@@ -1664,6 +1762,8 @@ mod tests {
             let _ = parse_net_dev(text);
             let _ = parse_pid_cgroup(text, true);
             let _ = parse_pid_cgroup(text, false);
+            let _ = parse_procs(text).count();
+            let _ = parse_nspid_innermost(text);
         }
         let samples = [
             "v1/proc/stat",
@@ -2084,5 +2184,74 @@ mod tests {
         fs::write(&path, &big[..FILE_MAX_BYTES]).unwrap();
         assert_eq!(read_whole(&path, &mut buf).unwrap().len(), FILE_MAX_BYTES);
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    // ---- the init PID from the container's cgroup (issue #4) ----
+
+    #[test]
+    fn procs_and_nspid_parsers() {
+        assert_eq!(
+            parse_procs(b"4301\n4242\n4302\n").collect::<Vec<_>>(),
+            [4301, 4242, 4302]
+        );
+        assert_eq!(parse_procs(b"").count(), 0);
+        // Junk lines and PIDs past u32 are skipped, a missing final newline is fine.
+        assert_eq!(
+            parse_procs(b"12\nx\n99999999999\n 7").collect::<Vec<_>>(),
+            [12, 7]
+        );
+        assert_eq!(
+            parse_nspid_innermost(b"Name:\tsh\nNSpid:\t27933\t1\nNSpgid:\t27933\t1\n"),
+            Some(1)
+        );
+        assert_eq!(parse_nspid_innermost(b"NSpid:\t4301\t12\t29\n"), Some(29));
+        assert_eq!(parse_nspid_innermost(b"NSpid:\t2001\n"), Some(2001));
+        assert_eq!(parse_nspid_innermost(b"Name:\tsh\nPid:\t1\n"), None);
+        assert_eq!(parse_nspid_innermost(b"NSpid:\t12\tx\n"), None);
+        assert_eq!(parse_nspid_innermost(b"NSpid:\n"), None);
+    }
+
+    #[test]
+    fn pid_comes_from_the_containers_own_cgroup() {
+        let mut buf = Vec::new();
+        // v1 (recorded tree; cgroup.procs added by hand): every container's init, as containers.txt.
+        let v1 = source("v1");
+        for (name, id, pid) in recorded("v1") {
+            assert_eq!(v1.pid(&id, &mut buf).unwrap(), pid, "{name}");
+        }
+        assert_eq!(v1.layout(), Layout::Cgroupfs);
+        // v2, unsorted cgroup.procs: the master (NSpid 1) is found behind a worker.
+        assert_eq!(source("v2-cgroupfs").pid(NGINX, &mut buf).unwrap(), 4242);
+        assert_eq!(source("v2-container").pid(NGINX, &mut buf).unwrap(), 4242);
+        let systemd = source("v2-systemd");
+        assert_eq!(systemd.pid(PIHOLE, &mut buf).unwrap(), 1337);
+        assert_eq!(systemd.layout(), Layout::Systemd);
+        // --pid host: no process is 1 in a namespace of its own; the lowest PID is the init.
+        assert_eq!(systemd.pid(HASS, &mut buf).unwrap(), 2001);
+        let cfq = source("v1-cfq");
+        assert_eq!(cfq.pid(CFQ_USED, &mut buf).unwrap(), 501);
+        assert!(matches!(
+            cfq.pid(CFQ_EMPTY, &mut buf),
+            Err(Error::NotRunning)
+        ));
+    }
+
+    #[test]
+    fn pid_needs_a_layout_that_names_the_container() {
+        let mut buf = Vec::new();
+        // Rootless: only /proc/<pid>/cgroup leads there, and that needs the PID: the caller asks Docker.
+        let e = source("v2-rootless").pid(ROOTLESS, &mut buf).unwrap_err();
+        assert!(
+            matches!(&e, Error::NoCgroup { id } if id == ROOTLESS),
+            "{e}"
+        );
+        assert!(matches!(
+            source("v2-cgroupfs").pid(PIHOLE, &mut buf),
+            Err(Error::NoCgroup { .. })
+        ));
+        assert!(matches!(
+            source("v2-cgroupfs").pid("15d3b24aa423", &mut buf),
+            Err(Error::BadId { len: 12 })
+        ));
     }
 }

@@ -1,0 +1,595 @@
+//! The sampling loop every mode shares: one [`Driver`] owns the container [`Table`], the [`Budget`]
+//! and the [`Source`], and hands each finished reading to the caller's sink.
+//!
+//! Read this first: [`budget`](super::budget) (what may start when) and [`table`](super::table)
+//! (round robin, who is due). Both are pure and take `now`; this file is the async shell around them.
+//! It is the one place below `modes/` that owns a timer (STYLE rule 2 puts timers in the modes): the
+//! agent, `watch` and `snapshot` all run this same loop, so it lives once, here, and the modes keep
+//! only what differs (where readings go, what is logged).
+//!
+//! How it runs: `in_flight` worker tasks are spawned once per [`Driver::run`], each with its own read
+//! buffer for life (kept at most `SAMPLE_BUF_KEEP_BYTES`), and take jobs from a bounded queue; the
+//! loop starts a job when a container is due and the budget has a slot and a token, and sleeps until
+//! the next due time, token, finished job, container change or re-list. Container IDs travel in fixed
+//! strings, so a warm sample allocates nothing here (the Docker client's request still does).
+//!
+//! What it reports ([`Report`]), and must not do: it never logs above `debug!`. Shortfall, a full
+//! table and a failing re-list are reported once per state change, for the mode to log or show.
+//!
+//! When full: a container that does not fit the table is not sampled ([`Report::TableFull`], once);
+//! changes beyond the caller's channel are the caller's to drop, the periodic re-list repairs them.
+use super::budget::{Budget, Plan, Wait};
+use super::source::cgroup::Error as CgroupError;
+use super::source::Source;
+use super::table::{self, Table, CONTAINER_NAME_MAX_BYTES};
+use super::Error;
+use crate::docker::stats::{self, Computed, Sample};
+use crate::docker::types::Event;
+use crate::docker::Client;
+use crate::limits::{CONTAINER_ID_MAX_BYTES, SAMPLE_BUF_KEEP_BYTES};
+use async_io::Timer;
+use smol::channel::{Receiver, Sender};
+use smol::LocalExecutor;
+use std::ops::ControlFlow;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// A full container ID.
+pub type Id = heapless::String<CONTAINER_ID_MAX_BYTES>;
+/// A container name, cut to the table's length.
+pub type Name = heapless::String<CONTAINER_NAME_MAX_BYTES>;
+
+/// The driver re-lists running containers this often to repair drift (events are the normal way the
+/// table follows the engine; a change dropped from a full channel is repaired here).
+pub const RELIST_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The budget a driver runs under (from the board profile, or a mode's own interval).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Each container is due this long after its previous visit was due.
+    pub interval: Duration,
+    /// Calls started per second, at most.
+    pub calls_per_sec: u32,
+    /// Calls running at once, at most (and the number of worker tasks).
+    pub in_flight: usize,
+    /// Rows of the container table.
+    pub containers_max: usize,
+}
+
+impl Settings {
+    /// What these settings give `running` containers.
+    pub fn plan(&self, running: usize) -> Plan {
+        Plan::new(self.interval, self.calls_per_sec, self.in_flight, running)
+    }
+}
+
+/// A change of the running set, from Docker's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Started, restarted or unpaused: sample it (again), with a fresh PID.
+    Started {
+        /// Full ID.
+        id: Id,
+        /// Name without the slash.
+        name: Name,
+    },
+    /// Died, destroyed or paused: stop sampling it.
+    Stopped {
+        /// Full ID.
+        id: Id,
+    },
+}
+
+impl Change {
+    /// The change a container event means, if any. `None` for other actions (`exec_create`,
+    /// `health_status`, …), other event types and IDs longer than a Docker ID.
+    pub fn from_event(e: &Event<'_>) -> Option<Change> {
+        if e.kind != "container" {
+            return None;
+        }
+        let id = Id::try_from(e.actor.id.as_ref()).ok()?;
+        match e.action.as_ref() {
+            "start" | "restart" | "unpause" => {
+                #[derive(serde::Deserialize, Default)]
+                struct Attributes<'a> {
+                    #[serde(borrow, default)]
+                    name: std::borrow::Cow<'a, str>,
+                }
+                let attributes: Attributes = e
+                    .actor
+                    .attributes
+                    .and_then(|a| serde_json::from_str(a.get()).ok())
+                    .unwrap_or_default();
+                Some(Change::Started {
+                    id,
+                    name: table::cut(&attributes.name),
+                })
+            }
+            "die" | "destroy" | "pause" => Some(Change::Stopped { id }),
+            _ => None,
+        }
+    }
+}
+
+/// What the driver hands the sink. The sink answers [`ControlFlow::Break`] to end [`Driver::run`].
+#[derive(Debug)]
+pub enum Report<'a> {
+    /// A finished reading.
+    Reading {
+        /// Full ID.
+        id: &'a str,
+        /// Name (cut to the table's length).
+        name: &'a str,
+        /// The `container_stats` numbers.
+        stats: &'a Computed,
+        /// The container's first reading since it entered the table: CPU % is 0, there was nothing to
+        /// measure it against.
+        first: bool,
+    },
+    /// A reading failed (mostly a container that stopped between the list and the call).
+    Failed {
+        /// Full ID.
+        id: &'a str,
+        /// Why.
+        error: &'a Error,
+    },
+    /// A container left the table (stopped, or gone at a re-list).
+    Gone {
+        /// Full ID.
+        id: &'a str,
+    },
+    /// The budget cannot visit every container each interval. Once per driver.
+    Shortfall(Plan),
+    /// The table is full: further containers are not sampled. Once per driver. `running` is the count
+    /// a re-list found; `None` when a started container did not fit.
+    TableFull {
+        /// The table's rows.
+        max: usize,
+        /// Running containers the re-list found.
+        running: Option<usize>,
+    },
+    /// The re-list failed (once, until it works again).
+    ListFailed(&'a crate::docker::Error),
+    /// The re-list works again after [`Report::ListFailed`].
+    ListRecovered,
+}
+
+/// One sample to take.
+struct Job {
+    id: Id,
+    pid: u32,
+}
+
+/// One sample taken.
+struct Done {
+    id: Id,
+    result: Result<Sample, Error>,
+}
+
+/// The sampling loop's state. See the module doc.
+pub struct Driver {
+    client: Rc<Client>,
+    source: Rc<Source>,
+    settings: Settings,
+    table: Table,
+    budget: Budget,
+    relist_every: Option<Duration>,
+    next_relist: Option<Instant>,
+    said_full: bool,
+    said_short: bool,
+    failing: bool,
+    /// Scratch for the cgroup PID lookup.
+    scratch: Vec<u8>,
+}
+
+impl Driver {
+    /// A driver with an empty table (allocated now for `containers_max` rows) and a full budget at
+    /// `now`, which re-lists running containers at once and then every [`RELIST_INTERVAL`].
+    pub fn new(client: Rc<Client>, source: Rc<Source>, settings: Settings, now: Instant) -> Self {
+        Driver {
+            client,
+            source,
+            table: Table::new(settings.containers_max, settings.interval),
+            budget: Budget::new(settings.calls_per_sec, settings.in_flight, now),
+            settings,
+            relist_every: Some(RELIST_INTERVAL),
+            next_relist: Some(now),
+            said_full: false,
+            said_short: false,
+            failing: false,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// No re-list: the caller fills the table with [`Driver::add`] (`snapshot`'s fixed set).
+    pub fn without_relist(mut self) -> Self {
+        self.relist_every = None;
+        self.next_relist = None;
+        self
+    }
+
+    /// Adds a running container, due at `now`. Returns `false` when the table is full.
+    pub async fn add(&mut self, id: &str, name: &str, now: Instant) -> bool {
+        let pid = self.pid_of(id).await;
+        self.table.upsert(id, name, pid, now).is_ok()
+    }
+
+    /// Containers in the table.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// Samples until `sink` answers [`ControlFlow::Break`] (or forever). `changes` brings container
+    /// starts and stops; `None` (or a closed channel) means the table changes only by re-list or
+    /// [`Driver::add`]. Worker tasks are spawned on `ex` and end with this future.
+    pub async fn run(
+        mut self,
+        ex: &LocalExecutor<'static>,
+        changes: Option<&Receiver<Change>>,
+        mut sink: impl FnMut(Report<'_>) -> ControlFlow<()>,
+    ) {
+        let slots = self.settings.in_flight.max(1);
+        let (jobs_tx, jobs_rx) = smol::channel::bounded::<Job>(slots);
+        let (done_tx, done_rx) = smol::channel::bounded::<Done>(slots);
+        // Dropped (cancelled) when `run` returns.
+        let _workers: Vec<smol::Task<()>> = (0..slots)
+            .map(|_| {
+                ex.spawn(work(
+                    self.client.clone(),
+                    self.source.clone(),
+                    jobs_rx.clone(),
+                    done_tx.clone(),
+                ))
+            })
+            .collect();
+        if self.check_shortfall(&mut sink).is_break() {
+            return;
+        }
+        loop {
+            let now = Instant::now();
+            if self.next_relist.is_some_and(|t| now >= t)
+                && self.relist(now, &mut sink).await.is_break()
+            {
+                return;
+            }
+            let wake_at = self.start_due(now, &jobs_tx);
+            enum Ev {
+                Done(Done),
+                Change(Change),
+                Wake,
+            }
+            let done = async {
+                match done_rx.recv().await {
+                    Ok(d) => Ev::Done(d),
+                    // Cannot happen: `done_tx` lives in this frame.
+                    Err(_) => std::future::pending().await,
+                }
+            };
+            let change = async {
+                match changes {
+                    Some(rx) => match rx.recv().await {
+                        Ok(c) => Ev::Change(c),
+                        Err(_) => std::future::pending().await,
+                    },
+                    None => std::future::pending().await,
+                }
+            };
+            let timer = async {
+                match wake_at {
+                    Some(t) => {
+                        Timer::at(t).await;
+                        Ev::Wake
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            let ev = smol::future::or(smol::future::or(done, change), timer).await;
+            let now = Instant::now();
+            let flow = match ev {
+                Ev::Done(done) => self.finished(done, now, &mut sink).await,
+                Ev::Change(Change::Started { id, name }) => {
+                    let pid = self.pid_of(&id).await;
+                    if self.table.upsert(&id, &name, pid, now).is_err() && !self.said_full {
+                        self.said_full = true;
+                        sink(Report::TableFull {
+                            max: self.table.max(),
+                            running: None,
+                        })
+                    } else {
+                        self.check_shortfall(&mut sink)
+                    }
+                }
+                Ev::Change(Change::Stopped { id }) => {
+                    if self.table.find(&id).is_some() {
+                        self.table.remove(&id);
+                        sink(Report::Gone { id: &id })
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                }
+                Ev::Wake => ControlFlow::Continue(()),
+            };
+            if flow.is_break() {
+                return;
+            }
+        }
+    }
+
+    /// Starts every due container the budget allows now; returns when to look again (`None`: only a
+    /// finished job or a change can make anything due).
+    fn start_due(&mut self, now: Instant, jobs: &Sender<Job>) -> Option<Instant> {
+        let mut wake_at = self.next_relist;
+        let mut sooner = |t: Instant| wake_at = Some(wake_at.map_or(t, |w| w.min(t)));
+        loop {
+            // Look for a due container before taking a token, so an idle table spends none.
+            match self.table.next_due() {
+                None => break,
+                Some(due) if due > now => {
+                    sooner(due);
+                    break;
+                }
+                Some(_) => {}
+            }
+            match self.budget.try_start(now) {
+                Err(Wait::InFlight) => break,
+                Err(Wait::Until(t)) => {
+                    sooner(t);
+                    break;
+                }
+                Ok(()) => {}
+            }
+            // An idle entry is due (checked above), so this finds one.
+            let Some(i) = self.table.take_due(now) else {
+                self.budget.finish();
+                break;
+            };
+            let e = self.table.get(i);
+            let job = Job {
+                id: e.id.clone(),
+                pid: e.pid,
+            };
+            if let Err(err) = jobs.try_send(job) {
+                // Cannot happen: the queue holds `in_flight` jobs and the budget allows no more.
+                let job = err.into_inner();
+                self.budget.finish();
+                self.table.finish(&job.id, None, now);
+                break;
+            }
+        }
+        wake_at
+    }
+
+    /// Records a finished job and reports it.
+    async fn finished(
+        &mut self,
+        done: Done,
+        now: Instant,
+        sink: &mut impl FnMut(Report<'_>) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        self.budget.finish();
+        // Gone meanwhile (stopped, re-listed away): nothing to report.
+        let Some(name) = self.table.find(&done.id).map(|e| e.name.clone()) else {
+            return ControlFlow::Continue(());
+        };
+        match done.result {
+            Ok(sample) => {
+                let prev = self.table.finish(&done.id, Some(sample), now);
+                let c = stats::compute(prev.as_ref(), &sample);
+                sink(Report::Reading {
+                    id: &done.id,
+                    name: &name,
+                    stats: &c,
+                    first: prev.is_none(),
+                })
+            }
+            Err(e) => {
+                log::debug!("stats of {}: {e}", done.id);
+                self.table.finish(&done.id, None, now);
+                if matches!(&*self.source, Source::Cgroup(_)) {
+                    // A restart we missed leaves a stale PID; look it up again (the container's own
+                    // cgroup: no Docker call in the usual layouts).
+                    let pid = self.pid_of(&done.id).await;
+                    let _ = self.table.upsert(&done.id, &name, pid, now);
+                }
+                sink(Report::Failed {
+                    id: &done.id,
+                    error: &e,
+                })
+            }
+        }
+    }
+
+    /// Re-lists running containers: adds the missing, drops the gone.
+    async fn relist(
+        &mut self,
+        now: Instant,
+        sink: &mut impl FnMut(Report<'_>) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        self.next_relist = self.relist_every.map(|every| now + every);
+        let mut buf = Vec::new();
+        let running: Result<Vec<(Id, Name)>, _> =
+            self.client.containers(false, &mut buf).await.map(|list| {
+                list.iter()
+                    .filter_map(|c| Some((Id::try_from(c.id.as_ref()).ok()?, table::cut(c.name()))))
+                    .collect()
+            });
+        match running {
+            Err(e) => {
+                if !self.failing {
+                    self.failing = true;
+                    sink(Report::ListFailed(&e))?;
+                }
+            }
+            Ok(running) => {
+                if self.failing {
+                    self.failing = false;
+                    sink(Report::ListRecovered)?;
+                }
+                let gone: Vec<Id> = self
+                    .table
+                    .iter()
+                    .filter(|e| !running.iter().any(|(r, _)| *r == e.id))
+                    .map(|e| e.id.clone())
+                    .collect();
+                for id in &gone {
+                    self.table.remove(id);
+                    sink(Report::Gone { id })?;
+                }
+                for (id, name) in &running {
+                    if self.table.find(id).is_some() {
+                        continue;
+                    }
+                    let pid = self.pid_of(id).await;
+                    if self.table.upsert(id, name, pid, now).is_err() {
+                        if !self.said_full {
+                            self.said_full = true;
+                            sink(Report::TableFull {
+                                max: self.table.max(),
+                                running: Some(running.len()),
+                            })?;
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        self.check_shortfall(sink)
+    }
+
+    /// Reports the shortfall the first time the table outgrows the budget.
+    fn check_shortfall(
+        &mut self,
+        sink: &mut impl FnMut(Report<'_>) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        let plan = self.settings.plan(self.table.len());
+        if plan.shortfall() && !self.said_short {
+            self.said_short = true;
+            return sink(Report::Shortfall(plan));
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// The container's init PID, which the cgroup source needs for network counters (0 for the Docker
+    /// source, or when unknown). From the container's own cgroup; only in a layout that does not name
+    /// the container (rootless Docker, a `--cgroup-parent`) from Docker's inspect.
+    async fn pid_of(&mut self, id: &str) -> u32 {
+        let Source::Cgroup(cg) = &*self.source else {
+            return 0;
+        };
+        match cg.pid(id, &mut self.scratch) {
+            Ok(pid) => pid,
+            Err(CgroupError::NoCgroup { .. }) => inspect_pid(&self.client, id).await,
+            Err(e) => {
+                log::debug!("pid of {id}: {e}");
+                0
+            }
+        }
+    }
+}
+
+/// `State.Pid` from Docker's inspect (0 when it fails).
+async fn inspect_pid(client: &Client, id: &str) -> u32 {
+    #[derive(serde::Deserialize)]
+    struct Inspect {
+        #[serde(rename = "State")]
+        state: PidState,
+    }
+    #[derive(serde::Deserialize)]
+    struct PidState {
+        #[serde(rename = "Pid", default)]
+        pid: u32,
+    }
+    let mut buf = Vec::new();
+    match client.inspect_raw(id, &mut buf).await {
+        Ok(()) => serde_json::from_slice::<Inspect>(&buf)
+            .map(|i| i.state.pid)
+            .unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+/// One worker: takes jobs until the queue closes, with one read buffer for life.
+async fn work(client: Rc<Client>, source: Rc<Source>, jobs: Receiver<Job>, done: Sender<Done>) {
+    let mut buf = Vec::new();
+    while let Ok(job) = jobs.recv().await {
+        let result = match &*source {
+            Source::Docker => client.stats(&job.id, &mut buf).await.map_err(Error::Docker),
+            Source::Cgroup(cg) => cg.sample(&job.id, job.pid, &mut buf).map_err(Error::Cgroup),
+        };
+        if buf.capacity() > SAMPLE_BUF_KEEP_BYTES {
+            buf.clear();
+            buf.shrink_to(SAMPLE_BUF_KEEP_BYTES);
+        }
+        if done.send(Done { id: job.id, result }).await.is_err() {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(json: &str) -> Option<Change> {
+        let e: Event = serde_json::from_str(json).unwrap();
+        Change::from_event(&e)
+    }
+
+    #[test]
+    fn events_become_changes() {
+        let id = "a".repeat(64);
+        let start = format!(
+            r#"{{"Type":"container","Action":"start","Actor":{{"ID":"{id}","Attributes":{{"name":"web","image":"x"}}}}}}"#
+        );
+        assert_eq!(
+            event(&start),
+            Some(Change::Started {
+                id: Id::try_from(id.as_str()).unwrap(),
+                name: Name::try_from("web").unwrap()
+            })
+        );
+        for action in ["die", "destroy", "pause"] {
+            let json =
+                format!(r#"{{"Type":"container","Action":"{action}","Actor":{{"ID":"{id}"}}}}"#);
+            assert_eq!(
+                event(&json),
+                Some(Change::Stopped {
+                    id: Id::try_from(id.as_str()).unwrap()
+                })
+            );
+        }
+        let restart_without_name =
+            format!(r#"{{"Type":"container","Action":"restart","Actor":{{"ID":"{id}"}}}}"#);
+        assert!(
+            matches!(event(&restart_without_name), Some(Change::Started { name, .. }) if name.is_empty())
+        );
+        for other in [
+            format!(r#"{{"Type":"container","Action":"exec_create: sh","Actor":{{"ID":"{id}"}}}}"#),
+            format!(r#"{{"Type":"image","Action":"start","Actor":{{"ID":"{id}"}}}}"#),
+            format!(
+                r#"{{"Type":"container","Action":"start","Actor":{{"ID":"{}"}}}}"#,
+                "a".repeat(65)
+            ),
+        ] {
+            assert_eq!(event(&other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn settings_plan_is_the_budget_plan() {
+        let s = Settings {
+            interval: Duration::from_secs(10),
+            calls_per_sec: 2,
+            in_flight: 2,
+            containers_max: 64,
+        };
+        let p = s.plan(30);
+        assert_eq!((p.capacity, p.shortfall()), (20, true));
+        assert_eq!(p.effective_interval, Duration::from_secs(15));
+    }
+}
