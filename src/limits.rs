@@ -5,9 +5,11 @@
 
 // ---- HTTP over the Docker socket -------------------------------------------------------------------
 
-/// Largest response head accepted. Docker's heads are about 300 bytes; 8 KiB is the common server default
-/// (nginx `large_client_header_buffers`), so anything bigger is not a Docker engine.
-pub const HEAD_MAX_BYTES: usize = 8 * 1024;
+/// Largest response head accepted. Docker's heads are about 300 bytes; 4 KiB leaves room for a socket
+/// proxy's extra headers, and anything bigger is not a Docker engine. It sizes every connection's
+/// buffer (`CONN_BUF_BYTES`), and with 8 stats calls in flight plus the events stream and a list,
+/// 8 KiB cost 40 KiB more heap for nothing.
+pub const HEAD_MAX_BYTES: usize = 4 * 1024;
 /// Header slots handed to httparse (a stack array). Docker sends about 8 headers.
 pub const HEADER_MAX_COUNT: usize = 32;
 /// Longest value of a header we keep (`Api-Version`, `Sec-WebSocket-Accept`, `Server`).
@@ -35,6 +37,12 @@ pub const VERSION_BODY_MAX_BYTES: usize = 16 * 1024;
 /// `/containers/json?all=1`: about 1.2 KiB per container with a few labels and ports; 2 MiB covers
 /// well over a thousand containers. The buffer grows only as far as the answer needs.
 pub const LIST_BODY_MAX_BYTES: usize = 2 * 1024 * 1024;
+/// One element of that list: a container with very large label sets still fits many times over.
+/// The buffer grows only to the largest element seen.
+pub const LIST_ELEMENT_MAX_BYTES: usize = 256 * 1024;
+/// The whole `list_containers` reply: the list and one inspect per container, within DockMon's own
+/// 30 s timeout for the command (spec 3.5).
+pub const LIST_CALL_TIMEOUT_MS: u64 = 25_000;
 /// `/containers/{id}/json`: 6-10 KiB typical; large env and label sets stay well under this.
 pub const INSPECT_BODY_MAX_BYTES: usize = 256 * 1024;
 /// One stats document: about 2 KiB on cgroup v1 with 2 CPUs; `percpu_usage` and per-device blkio lists

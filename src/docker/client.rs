@@ -24,7 +24,7 @@ use std::cell::RefCell;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-type UnixConn = Conn<Async<UnixStream>>;
+pub(super) type UnixConn = Conn<Async<UnixStream>>;
 
 /// A client of one engine. Cheap to share behind an `Rc` between tasks of the local executor.
 pub struct Client {
@@ -268,7 +268,7 @@ impl Client {
     /// Sends one request (on a pooled connection when there is one) and reads the head of a 2xx
     /// answer; the body is left for the caller. Non-2xx answers become [`Error::Status`].
     #[allow(clippy::too_many_arguments)]
-    async fn open(
+    pub(super) async fn open(
         &self,
         call: &str,
         method: &'static str,
@@ -324,7 +324,7 @@ impl Client {
         Ok((conn, head))
     }
 
-    fn give_back(&self, conn: UnixConn) {
+    pub(super) fn give_back(&self, conn: UnixConn) {
         if conn.is_reusable() {
             // A full pool drops (closes) the connection: the stated policy.
             let _ = self.idle.borrow_mut().push(conn);

@@ -2,9 +2,11 @@
 //! objects, passed through byte for byte, each with three keys spliced in before its closing brace:
 //! `RepoDigests` (always; `[]` when unknown), `StartedAt` and `Env` (each left out when unknown).
 //!
-//! No `serde_json::Value` tree: the list is parsed as `Vec<&RawValue>` borrowing the answer, a small
-//! borrowed struct reads `Id` and `ImageID` of each element, and [`splice`] (pure) writes the element's
-//! text with the keys added; strings are written by serde_json, so escaping is Docker's JSON rules.
+//! No `serde_json::Value` tree, and Docker's answer is never held whole: [`super::array`] cuts it into
+//! elements as it arrives, each is handled at once (a small borrowed struct reads its `Id` and
+//! `ImageID`) and [`splice`] (pure) writes its text with the keys added straight into the reply;
+//! strings are written by serde_json, so escaping is Docker's JSON rules. The heap a reply needs is
+//! the reply itself plus one element.
 //!
 //! Calls per reply, one after another: the list, one image inspect per distinct `ImageID`
 //! (deduplicated within the call, nothing kept across calls) and one container inspect per container.
@@ -20,10 +22,12 @@
 //! So a reply is at most the list answer (`LIST_BODY_MAX_BYTES`) plus that budget plus 18 bytes per
 //! element. Should Docker's objects ever carry one of our keys, ours comes last, and JSON readers
 //! (DockMon's Python) keep the last.
+use super::array::Elements;
+use super::client::UnixConn;
 use super::{Client, Error};
+use crate::http::conn::Deadline;
 use crate::limits::*;
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
@@ -168,91 +172,206 @@ impl Client {
     /// elements. Fails only when the list itself fails (`out` then holds part of a payload: the
     /// caller answers with an error instead); inspect failures leave keys out.
     pub async fn list_for_dockmon(&self, out: &mut Vec<u8>) -> Result<usize, Error> {
-        const CALL: &str = "GET /containers/json";
-        let mut list = Vec::new();
-        self.call(
-            "GET",
-            "/containers/json?all=1",
-            None,
-            &mut list,
-            LIST_BODY_MAX_BYTES,
-            CALL_TIMEOUT_MS,
-        )
-        .await?;
-        let elements: Vec<&RawValue> = serde_json::from_slice(&list).map_err(|e| json(CALL, e))?;
-
-        let mut digests: HashMap<String, Vec<u8>> = HashMap::new();
-        let mut buf = Vec::new();
-        let mut engine_ok = true;
-        let mut budget = LIST_EXTRAS_MAX_BYTES;
-        out.reserve(list.len() + list.len() / 2);
+        let mut list = self.list_reader(true, LIST_CALL_TIMEOUT_MS).await?;
+        let mut extras = ExtrasState {
+            digests: HashMap::new(),
+            buf: Vec::new(),
+            engine_ok: true,
+            budget: LIST_EXTRAS_MAX_BYTES,
+        };
+        let mut count = 0usize;
         out.push(b'[');
-        for (i, element) in elements.iter().enumerate() {
-            let summary: Summary =
-                serde_json::from_str(element.get()).map_err(|e| json(CALL, e))?;
-
-            if !digests.contains_key(summary.image_id.as_ref()) {
-                let text = if engine_ok && !summary.image_id.is_empty() {
-                    match self.image_repo_digests(&summary.image_id, &mut buf).await {
-                        // Serializing strings into a Vec cannot fail.
-                        Ok(list) => serde_json::to_vec(&list).unwrap_or_else(|_| b"[]".to_vec()),
-                        Err(e) => {
-                            log::debug!("list: image {}: {e}", summary.image_id);
-                            engine_ok &= matches!(e, Error::Status { .. });
-                            b"[]".to_vec()
-                        }
-                    }
-                } else {
-                    b"[]".to_vec()
-                };
-                digests.insert(summary.image_id.to_string(), text);
-            }
-
-            let mut inspected = false;
-            if engine_ok && !summary.id.is_empty() {
-                match self.inspect_raw(&summary.id, &mut buf).await {
-                    Ok(()) => inspected = true,
-                    Err(e) => {
-                        log::debug!("list: inspect {}: {e}", summary.id);
-                        engine_ok &= matches!(e, Error::Status { .. });
-                    }
-                }
-            }
-            let inspect: Option<Inspect> = if inspected {
-                serde_json::from_slice(&buf)
-                    .map_err(|e| log::debug!("list: inspect {}: {e}", summary.id))
-                    .ok()
-            } else {
-                None
-            };
-            let extras = Extras {
-                repo_digests: digests
-                    .get(summary.image_id.as_ref())
-                    .map_or(b"[]".as_slice(), Vec::as_slice),
-                started_at: inspect
-                    .as_ref()
-                    .and_then(|i| i.state.as_ref())
-                    .and_then(|s| started_at(&s.started_at)),
-                env: inspect.as_ref().map(|i| {
-                    i.config
-                        .as_ref()
-                        .and_then(|c| c.env.as_deref())
-                        .unwrap_or(&[])
-                }),
-            };
-
-            if i > 0 {
+        // Each element is handled as soon as it is complete (its inspects go over other
+        // connections), so Docker's answer is never held whole next to the reply.
+        while let Some(element) = list.next().await? {
+            if count > 0 {
                 out.push(b',');
             }
-            splice(out, element.get(), &extras, &mut budget).map_err(|NotAnObject| {
-                Error::Json {
-                    call: CALL.to_string(),
-                    message: format!("element {i} is not an object"),
-                }
-            })?;
+            self.add_element(element, count, &mut extras, out).await?;
+            count += 1;
         }
         out.push(b']');
-        Ok(elements.len())
+        Ok(count)
+    }
+
+    /// `GET /containers/json` (`all`: with stopped containers), read one element at a time within
+    /// `timeout_ms` for the whole list.
+    pub async fn list_reader(&self, all: bool, timeout_ms: u64) -> Result<ListReader<'_>, Error> {
+        let target = if all {
+            "/containers/json?all=1"
+        } else {
+            "/containers/json"
+        };
+        let deadline = Deadline::after_ms(timeout_ms);
+        let (conn, _) = self
+            .open(LIST_CALL, "GET", target, true, None, &[], deadline)
+            .await?;
+        Ok(ListReader {
+            client: self,
+            conn: Some(conn),
+            elements: Elements::new(LIST_ELEMENT_MAX_BYTES),
+            carry: Vec::new(),
+            read: 0,
+            deadline,
+        })
+    }
+
+    /// Writes list element `i` (Docker's text) with its extras spliced in.
+    async fn add_element(
+        &self,
+        element: &[u8],
+        i: usize,
+        st: &mut ExtrasState,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        const CALL: &str = LIST_CALL;
+        let element = std::str::from_utf8(element).map_err(|_| Error::Json {
+            call: CALL.to_string(),
+            message: format!("element {i} is not UTF-8"),
+        })?;
+        let summary: Summary = serde_json::from_str(element).map_err(|e| json(CALL, e))?;
+
+        if !st.digests.contains_key(summary.image_id.as_ref()) {
+            let text = if st.engine_ok && !summary.image_id.is_empty() {
+                match self
+                    .image_repo_digests(&summary.image_id, &mut st.buf)
+                    .await
+                {
+                    // Serializing strings into a Vec cannot fail.
+                    Ok(list) => serde_json::to_vec(&list).unwrap_or_else(|_| b"[]".to_vec()),
+                    Err(e) => {
+                        log::debug!("list: image {}: {e}", summary.image_id);
+                        st.engine_ok &= matches!(e, Error::Status { .. });
+                        b"[]".to_vec()
+                    }
+                }
+            } else {
+                b"[]".to_vec()
+            };
+            st.digests.insert(summary.image_id.to_string(), text);
+        }
+
+        let mut inspected = false;
+        if st.engine_ok && !summary.id.is_empty() {
+            match self.inspect_raw(&summary.id, &mut st.buf).await {
+                Ok(()) => inspected = true,
+                Err(e) => {
+                    log::debug!("list: inspect {}: {e}", summary.id);
+                    st.engine_ok &= matches!(e, Error::Status { .. });
+                }
+            }
+        }
+        let inspect: Option<Inspect> = if inspected {
+            serde_json::from_slice(&st.buf)
+                .map_err(|e| log::debug!("list: inspect {}: {e}", summary.id))
+                .ok()
+        } else {
+            None
+        };
+        let extras = Extras {
+            repo_digests: st
+                .digests
+                .get(summary.image_id.as_ref())
+                .map_or(b"[]".as_slice(), Vec::as_slice),
+            started_at: inspect
+                .as_ref()
+                .and_then(|i| i.state.as_ref())
+                .and_then(|s| started_at(&s.started_at)),
+            env: inspect.as_ref().map(|i| {
+                i.config
+                    .as_ref()
+                    .and_then(|c| c.env.as_deref())
+                    .unwrap_or(&[])
+            }),
+        };
+        splice(out, element, &extras, &mut st.budget).map_err(|NotAnObject| Error::Json {
+            call: CALL.to_string(),
+            message: format!("element {i} is not an object"),
+        })
+    }
+}
+
+const LIST_CALL: &str = "GET /containers/json";
+
+/// Docker's container list as it arrives, one element at a time ([`Client::list_reader`]): the
+/// answer is never held whole, only the element being handled and what is left of one read.
+pub struct ListReader<'c> {
+    client: &'c Client,
+    /// `None` once the answer has ended (the connection went back to the pool).
+    conn: Option<UnixConn>,
+    elements: Elements,
+    /// Bytes of the last read after the element it completed (at most one read's worth).
+    carry: Vec<u8>,
+    read: usize,
+    deadline: Deadline,
+}
+
+impl ListReader<'_> {
+    /// The next element's JSON text (an object), `None` after the last. Borrowed until the next call.
+    pub async fn next(&mut self) -> Result<Option<&[u8]>, Error> {
+        let http = |source| Error::Http {
+            call: LIST_CALL.to_string(),
+            source,
+        };
+        loop {
+            if !self.carry.is_empty() {
+                let (used, done) = self
+                    .elements
+                    .feed(&self.carry)
+                    .map_err(|e| array_error(&e))?;
+                self.carry.drain(..used);
+                if done {
+                    return Ok(Some(self.elements.element()));
+                }
+                continue;
+            }
+            let Some(conn) = self.conn.as_mut() else {
+                return Ok(None);
+            };
+            match conn
+                .read_body_slice(Some(self.deadline))
+                .await
+                .map_err(http)?
+            {
+                Some(slice) => {
+                    self.read += slice.len();
+                    if self.read > LIST_BODY_MAX_BYTES {
+                        return Err(http(crate::http::Error::BodyTooLarge {
+                            len: self.read as u64,
+                            max: LIST_BODY_MAX_BYTES,
+                        }));
+                    }
+                    let (used, done) = self.elements.feed(slice).map_err(|e| array_error(&e))?;
+                    if done {
+                        self.carry.extend_from_slice(&slice[used..]);
+                        return Ok(Some(self.elements.element()));
+                    }
+                }
+                None => {
+                    self.elements.finish().map_err(|e| array_error(&e))?;
+                    if let Some(conn) = self.conn.take() {
+                        self.client.give_back(conn);
+                    }
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+/// What one reply's elements share: image digests by image ID (each image inspected once per
+/// reply), the inspect buffer, whether the engine still answers inspects, the extras budget left.
+struct ExtrasState {
+    digests: HashMap<String, Vec<u8>>,
+    buf: Vec<u8>,
+    engine_ok: bool,
+    budget: usize,
+}
+
+fn array_error(e: &super::array::Error) -> Error {
+    Error::Json {
+        call: LIST_CALL.to_string(),
+        message: e.to_string(),
     }
 }
 
@@ -397,7 +516,7 @@ mod tests {
 
     #[test]
     fn splices_every_element_of_a_recorded_list() {
-        let elements: Vec<&RawValue> = serde_json::from_str(LIST).unwrap();
+        let elements: Vec<&serde_json::value::RawValue> = serde_json::from_str(LIST).unwrap();
         let env_inspect: Inspect = serde_json::from_slice(INSPECT_ENV).unwrap();
         let env = env_inspect.config.unwrap().env.unwrap();
         let mut out = b"[".to_vec();
