@@ -80,7 +80,12 @@ pub fn select_board() -> Result<crate::board::Selected, crate::board::Error> {
         &cpuinfo,
         std::env::consts::ARCH,
     );
-    crate::board::select(|k| std::env::var(k).ok(), detection)
+    // An empty variable is an unset one, as in Go's os.Getenv (compose files often pass
+    // `STATS_INTERVAL=${STATS_INTERVAL}` with nothing in it).
+    crate::board::select(
+        |k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()),
+        detection,
+    )
 }
 
 /// Connects to the engine chosen by `DOCKER_HOST` or the usual socket paths.
