@@ -52,7 +52,21 @@ impl From<std::io::Error> for Error {
 pub fn run_local<F: Future>(make: impl FnOnce(Rc<LocalExecutor<'static>>) -> F) -> F::Output {
     let ex = Rc::new(LocalExecutor::new());
     let fut = make(ex.clone());
-    async_io::block_on(ex.run(fut))
+    let mut output = None;
+    {
+        let whole = std::pin::pin!(async { output = Some(fut.await) });
+        drive(&ex, whole);
+    }
+    // `drive` returns only once `whole` has completed, and `whole` sets `output` as it completes.
+    output.expect("drive returned before the mode's future completed")
+}
+
+/// The binary's one `block_on`. Not generic: each mode's future comes in as a `dyn Future`, so
+/// async-io's reactor loop and the executor's run loop are compiled once instead of once per mode
+/// (11 KB of the aarch64 binary, issue #6).
+#[inline(never)]
+fn drive(ex: &LocalExecutor<'static>, whole: std::pin::Pin<&mut dyn Future<Output = ()>>) {
+    async_io::block_on(ex.run(whole))
 }
 
 /// The board profile for this system: `DOCKMON_BOARD`, else detection, with single-value overrides
