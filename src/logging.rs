@@ -1,23 +1,56 @@
-//! Log output: simple_logger's text lines, or one JSON object per line (`LOG_JSON=true`, the Go
-//! agent's default) with `time`, `level` and `msg` first, as DockMon's log tooling expects
-//! (logrus: `2006-01-02T15:04:05.000Z07:00`, UTC here). Both go to stderr, so stdout stays free for
-//! the local modes' output. Tokens are never passed to the logger by any module.
+//! Log output to stderr, so stdout stays free for the local modes' output. Two line formats:
+//! - text (the default), the layout simple_logger wrote before this module replaced it:
+//!   `2026-11-29T00:14:00.123Z INFO  [dockmon_agent::modes::agent] message` (UTC, milliseconds,
+//!   level padded to five columns, then the log target);
+//! - JSON (`LOG_JSON=true`, the Go agent's default): one object per line with `time`, `level` and
+//!   `msg` first, as DockMon's log tooling expects (logrus: `2006-01-02T15:04:05.000Z07:00`, UTC
+//!   here).
+//!
+//! Both take the time from `rfc3339`. Tokens are never passed to the logger by any module.
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use serde::Serialize;
+use std::fmt;
 use std::io::Write;
 
 /// Installs the logger. Only the first call has an effect.
 pub fn init(level: LevelFilter, json: bool) {
-    if json {
-        if log::set_boxed_logger(Box::new(JsonLogger)).is_ok() {
-            log::set_max_level(level);
-        }
-    } else {
-        let _ = simple_logger::SimpleLogger::new()
-            .with_level(level)
-            .with_utc_timestamps()
-            .init();
+    let logger: &'static dyn Log = if json { &JsonLogger } else { &TextLogger };
+    if log::set_logger(logger).is_ok() {
+        log::set_max_level(level);
     }
+}
+
+struct TextLogger;
+
+impl Log for TextLogger {
+    fn enabled(&self, metadata: &Metadata) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let (secs, nanos) = crate::rfc3339::now();
+        let target = match record.target() {
+            "" => record.module_path().unwrap_or(""),
+            t => t,
+        };
+        let line = text_line(
+            &millis_stamp(secs, nanos),
+            record.level(),
+            target,
+            record.args(),
+        );
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+
+    fn flush(&self) {}
+}
+
+/// One text line, newline included.
+fn text_line(time: &str, level: Level, target: &str, msg: &fmt::Arguments) -> String {
+    format!("{time} {:<5} [{target}] {msg}\n", level.as_str())
 }
 
 struct JsonLogger;
@@ -78,6 +111,21 @@ fn millis_stamp(secs: i64, nanos: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_lines_keep_simple_loggers_layout() {
+        let time = "2026-11-29T00:14:00.123Z";
+        let line =
+            |level, msg: fmt::Arguments| text_line(time, level, "dockmon_agent::modes", &msg);
+        assert_eq!(
+            line(Level::Info, format_args!("connected to {}", "wss://d.lan")),
+            "2026-11-29T00:14:00.123Z INFO  [dockmon_agent::modes] connected to wss://d.lan\n"
+        );
+        assert_eq!(
+            line(Level::Error, format_args!("x")),
+            "2026-11-29T00:14:00.123Z ERROR [dockmon_agent::modes] x\n"
+        );
+    }
 
     #[test]
     fn millisecond_stamps() {

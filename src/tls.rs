@@ -9,9 +9,10 @@
 //! logs a warning at startup). Signatures in the handshake are still checked, so the session keys
 //! belong to whoever holds the certificate's key.
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider, KeyProvider};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::sign::SigningKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -46,9 +47,30 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// The provider every TLS object of the agent uses.
+/// The provider every TLS object of the agent uses: ring's cipher suites, key exchange groups and
+/// signature verification, but no private-key loading. The agent never presents a client
+/// certificate, and ring's key provider (RSA, ECDSA and Ed25519 signing keys) was 29 KB of the
+/// aarch64 binary, linked only because the default provider refers to it (issue #6).
 pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(CryptoProvider {
+        key_provider: &NoPrivateKeys,
+        ..rustls::crypto::ring::default_provider()
+    })
+}
+
+/// A key provider that loads no key: client authentication is not supported.
+#[derive(Debug)]
+struct NoPrivateKeys;
+
+impl KeyProvider for NoPrivateKeys {
+    fn load_private_key(
+        &self,
+        _key_der: PrivateKeyDer<'static>,
+    ) -> Result<Arc<dyn SigningKey>, rustls::Error> {
+        Err(rustls::Error::General(
+            "client certificates are not supported".to_string(),
+        ))
+    }
 }
 
 /// Builds the client configuration. Returns it and how many extra roots `SSL_CERT_FILE` added.
@@ -193,6 +215,27 @@ mod tests {
         assert!(server_name("dockmon.example.com").is_ok());
         assert!(server_name("192.0.2.1").is_ok());
         assert!(server_name("[::1]").is_ok());
+    }
+
+    #[test]
+    fn the_provider_keeps_rings_algorithms_but_loads_no_private_key() {
+        let ours = provider();
+        let ring = rustls::crypto::ring::default_provider();
+        let suites = |p: &CryptoProvider| {
+            p.cipher_suites
+                .iter()
+                .map(|s| s.suite())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(suites(&ours), suites(&ring));
+        let groups = |p: &CryptoProvider| p.kx_groups.iter().map(|g| g.name()).collect::<Vec<_>>();
+        assert_eq!(groups(&ours), groups(&ring));
+        assert_eq!(
+            ours.signature_verification_algorithms.supported_schemes(),
+            ring.signature_verification_algorithms.supported_schemes()
+        );
+        let key = PrivateKeyDer::Pkcs8(vec![0x30, 0x00].into());
+        assert!(ours.key_provider.load_private_key(key).is_err());
     }
 
     #[test]

@@ -56,17 +56,31 @@ impl From<std::io::Error> for Error {
 
 /// Runs `make`'s future to completion on a fresh single-threaded executor, which it may spawn on.
 ///
-/// The mode's future (about 10 KiB of state for the agent) goes on the heap and is polled through a
-/// `dyn` pointer, and this function is never inlined: otherwise LLVM inlines every mode's polling
-/// into `main` and `block_on`, whose stack frames grew to 94 + 64 + 36 KiB, and stack probes touch
-/// every page of a frame, so about 190 KiB of stack stayed resident for the whole run.
+/// The mode's future is polled through a `dyn` pointer by one non-generic `drive`, and neither is
+/// inlined: otherwise LLVM inlined every mode's polling into `main` and `block_on`, whose stack
+/// frames grew to 94 + 64 + 36 KiB, and stack probes touch every page of a frame, so about 190 KiB
+/// of stack stayed resident for the whole run.
 #[inline(never)]
 pub fn run_local<'a, T: 'a, F: Future<Output = T> + 'a>(
     make: impl FnOnce(Rc<LocalExecutor<'static>>) -> F,
 ) -> T {
     let ex = Rc::new(LocalExecutor::new());
-    let fut: std::pin::Pin<Box<dyn Future<Output = T> + 'a>> = Box::pin(make(ex.clone()));
-    async_io::block_on(ex.run(fut))
+    let fut = make(ex.clone());
+    let mut output = None;
+    {
+        let whole = std::pin::pin!(async { output = Some(fut.await) });
+        drive(&ex, whole);
+    }
+    // `drive` returns only once `whole` has completed, and `whole` sets `output` as it completes.
+    output.expect("drive returned before the mode's future completed")
+}
+
+/// The binary's one `block_on`. Not generic: each mode's future comes in as a `dyn Future`, so
+/// async-io's reactor loop and the executor's run loop are compiled once instead of once per mode
+/// (11 KB of the aarch64 binary, issue #6).
+#[inline(never)]
+fn drive(ex: &LocalExecutor<'static>, whole: std::pin::Pin<&mut dyn Future<Output = ()>>) {
+    async_io::block_on(ex.run(whole))
 }
 
 /// The board profile for this system: `DOCKMON_BOARD`, else detection, with single-value overrides
