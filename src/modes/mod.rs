@@ -68,8 +68,10 @@ pub fn run_local<'a, T: 'a, F: Future<Output = T> + 'a>(
     let fut = make(ex.clone());
     let mut output = None;
     {
-        let whole = std::pin::pin!(async { output = Some(fut.await) });
-        drive(&ex, whole);
+        // On the heap: the agent's future is about 10 KiB, and on this stack its pages would
+        // stay resident as stack.
+        let mut whole = Box::pin(async { output = Some(fut.await) });
+        drive(&ex, whole.as_mut());
     }
     // `drive` returns only once `whole` has completed, and `whole` sets `output` as it completes.
     output.expect("drive returned before the mode's future completed")
