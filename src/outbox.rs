@@ -22,6 +22,12 @@ pub const OUTBOX_EVENTS_MAX: usize = 256;
 /// Stats frames waiting to be sent: a few rounds of a Pi's worth of containers.
 pub const OUTBOX_STATS_MAX: usize = 128;
 
+/// Sent frames' buffers kept for the next frames, so steady-state stats and events allocate nothing.
+pub const OUTBOX_SPARE_MAX: usize = 16;
+/// Largest buffer kept for reuse: stats (about 410 bytes), host stats and most events fit; a large
+/// reply's buffer is freed rather than held.
+pub const OUTBOX_SPARE_BYTES: usize = 2 * 1024;
+
 /// The priority class of a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
@@ -44,6 +50,7 @@ pub struct Outbox {
     dropped_events: u64,
     dropped_stats: u64,
     reported: (u64, u64),
+    spare: Vec<Vec<u8>>,
 }
 
 impl Outbox {
@@ -64,6 +71,7 @@ impl Outbox {
             dropped_events: 0,
             dropped_stats: 0,
             reported: (0, 0),
+            spare: Vec::new(),
         }
     }
 
@@ -110,6 +118,25 @@ impl Outbox {
         };
         if queue.len() < max {
             queue.push_front(frame);
+        }
+    }
+
+    /// An empty buffer to write the next frame into: a sent frame's, when one was kept.
+    pub fn buffer(&mut self) -> Vec<u8> {
+        self.spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(OUTBOX_SPARE_BYTES / 4))
+    }
+
+    /// Takes back a sent frame's buffer for [`Outbox::buffer`] (a small one, while fewer than
+    /// `OUTBOX_SPARE_MAX` are kept; others are freed).
+    pub fn recycle(&mut self, mut frame: Vec<u8>) {
+        if frame.capacity() <= OUTBOX_SPARE_BYTES && self.spare.len() < OUTBOX_SPARE_MAX {
+            frame.clear();
+            if self.spare.capacity() == 0 {
+                self.spare.reserve_exact(OUTBOX_SPARE_MAX);
+            }
+            self.spare.push(frame);
         }
     }
 
@@ -213,5 +240,23 @@ mod tests {
         o.requeue(Class::Stats, b"late".to_vec());
         assert_eq!(o.len(), (0, 0, OUTBOX_STATS_MAX));
         assert_eq!(o.pop(), Some((Class::Stats, b"0".to_vec())));
+    }
+
+    #[test]
+    fn sent_buffers_are_reused_small_ones_only_and_at_most_spare_max() {
+        let mut o = Outbox::new();
+        let mut b = o.buffer();
+        b.extend_from_slice(b"frame");
+        let ptr = b.as_ptr();
+        o.recycle(b);
+        let again = o.buffer();
+        assert!(again.is_empty());
+        assert_eq!(again.as_ptr(), ptr, "the same allocation comes back");
+        o.recycle(Vec::with_capacity(OUTBOX_SPARE_BYTES + 1));
+        assert_eq!(o.spare.len(), 0, "a large buffer is freed");
+        for _ in 0..OUTBOX_SPARE_MAX + 5 {
+            o.recycle(Vec::with_capacity(64));
+        }
+        assert_eq!(o.spare.len(), OUTBOX_SPARE_MAX);
     }
 }

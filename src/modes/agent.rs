@@ -598,6 +598,7 @@ async fn serve(
                         shared.outbox.borrow_mut().requeue(class, frame);
                         return End::Dropped(format!("write failed: {e}"));
                     }
+                    shared.outbox.borrow_mut().recycle(frame);
                 }
                 if let Some((events, stats)) = shared.outbox.borrow_mut().take_drop_report() {
                     log::warn!("outbox full: dropped {events} event(s) and {stats} stats frame(s), oldest first");
@@ -660,14 +661,14 @@ fn dispatch(ex: &LocalExecutor<'static>, shared: &Rc<Shared>, text: String) {
 
 /// Docker container events → `container_event` frames, and the starts and stops to the sampler.
 async fn forward_events(shared: Rc<Shared>) {
-    let mut out = Vec::new();
     super::follow_events(&shared.client, |e| {
         if let Some(change) = Change::from_event(e) {
             // Full: the sampler's re-list repairs what was missed.
             let _ = shared.changes.0.try_send(change);
         }
+        let mut out = shared.outbox.borrow_mut().buffer();
         write_container_event(&mut out, e);
-        shared.send(Class::Event, std::mem::take(&mut out));
+        shared.send(Class::Event, out);
     })
     .await;
 }
@@ -722,7 +723,7 @@ async fn sample_stats(ex: Rc<LocalExecutor<'static>>, shared: Rc<Shared>) {
                     id, name, stats, ..
                 } => {
                     let (s, n) = rfc3339::now();
-                    let mut out = Vec::with_capacity(384);
+                    let mut out = shared.outbox.borrow_mut().buffer();
                     msg::write_event(
                         &mut out,
                         "container_stats",
@@ -746,7 +747,7 @@ async fn host_stats(shared: Rc<Shared>, mut sampler: crate::host::HostStats) {
         match sampler.sample(Instant::now()) {
             Ok(s) => {
                 failing = false;
-                let mut out = Vec::with_capacity(96);
+                let mut out = shared.outbox.borrow_mut().buffer();
                 msg::write_host_stats(
                     &mut out,
                     msg::HostStats {
