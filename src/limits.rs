@@ -22,9 +22,12 @@ pub const CHUNK_LINE_MAX_BYTES: usize = 256;
 /// Read buffer of one connection, allocated once for its life. Holds a whole head (so at least
 /// `HEAD_MAX_BYTES`) and reads bodies in slices of this size.
 pub const CONN_BUF_BYTES: usize = HEAD_MAX_BYTES;
-/// Idle keep-alive connections to the engine kept for reuse. Two cover the steady state of one stats
-/// call and one list or inspect at a time; more would only hold sockets in dockerd.
-pub const IDLE_CONN_MAX_COUNT: usize = 2;
+/// Idle keep-alive connections to the engine kept for reuse: one per stats call in flight (a board
+/// profile allows at most `BOARD_STATS_IN_FLIGHT_MAX_COUNT`) plus a list and an inspect. The pool only
+/// ever holds sockets that were in use at once, so a profile with 8 in flight keeps at most 10; with
+/// two, the calls beyond two in flight each dialled a fresh socket, which dockerd accepts and tears
+/// down again every time.
+pub const IDLE_CONN_MAX_COUNT: usize = BOARD_STATS_IN_FLIGHT_MAX_COUNT + 2;
 
 // ---- Body caps per Docker endpoint (bytes) ---------------------------------------------------------
 
