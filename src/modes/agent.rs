@@ -100,10 +100,7 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
         None
     };
 
-    let selected = super::select_board().map_err(|e| Error::Config(e.to_string()))?;
-    for w in &selected.warnings {
-        log::warn!("{w}");
-    }
+    let selected = super::board()?;
     let board = selected.profile.clone();
     log::info!(
         "board profile {} ({}): stats every {} ms, {} calls/s, {} in flight, {} containers",

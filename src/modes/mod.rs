@@ -121,6 +121,25 @@ pub fn sampler_settings(profile: &crate::board::Profile) -> Settings {
     }
 }
 
+/// The board profile ([`select_board`]), its warnings logged, or a configuration error.
+pub fn board() -> Result<crate::board::Selected, Error> {
+    let selected = select_board().map_err(|e| Error::Config(e.to_string()))?;
+    for w in &selected.warnings {
+        log::warn!("{w}");
+    }
+    Ok(selected)
+}
+
+/// What `watch` and `snapshot` sample with: the board profile and the source `STATS_SOURCE` asks
+/// for, with why it was chosen (the agent reads `STATS_SOURCE` with the rest of its configuration).
+pub fn local_sampling() -> Result<(crate::board::Selected, Rc<Source>, String), Error> {
+    let selected = board()?;
+    let setting = crate::config::stats_source(std::env::var("STATS_SOURCE").ok().as_deref())
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let (source, why) = choose_source(setting)?;
+    Ok((selected, source, why))
+}
+
 /// The stats source for `setting` (`STATS_SOURCE`) on this host, and why (for one log line).
 pub fn choose_source(setting: crate::config::StatsSource) -> Result<(Rc<Source>, String), Error> {
     let (source, why) = source::choose(setting, CgroupSource::detect(std::path::Path::new("/")))

@@ -93,13 +93,7 @@ pub async fn run(
     window: Duration,
     out: &mut impl Write,
 ) -> Result<(), Error> {
-    let selected = super::select_board().map_err(|e| Error::Config(e.to_string()))?;
-    for w in &selected.warnings {
-        log::warn!("{w}");
-    }
-    let setting = crate::config::stats_source(std::env::var("STATS_SOURCE").ok().as_deref())
-        .map_err(|e| Error::Config(e.to_string()))?;
-    let (source, why) = super::choose_source(setting)?;
+    let (selected, source, why) = super::local_sampling()?;
     log::debug!("stats source: {} ({why})", source.name());
     let client = Rc::new(connect_docker().await?);
     let mut info_buf = Vec::new();

@@ -34,13 +34,7 @@ pub async fn run(
     clear_screen: bool,
     out: &mut impl Write,
 ) -> Result<(), Error> {
-    let selected = super::select_board().map_err(|e| Error::Config(e.to_string()))?;
-    for w in &selected.warnings {
-        log::warn!("{w}");
-    }
-    let setting = crate::config::stats_source(std::env::var("STATS_SOURCE").ok().as_deref())
-        .map_err(|e| Error::Config(e.to_string()))?;
-    let (source, why) = super::choose_source(setting)?;
+    let (selected, source, why) = super::local_sampling()?;
     let client = Rc::new(connect_docker().await?);
     let mut settings = super::sampler_settings(&selected.profile);
     if let Some(i) = interval {
