@@ -180,6 +180,23 @@ pub struct Conn<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    /// A connection over `io` with nothing read yet; `seed` seeds the mask keys.
+    fn new(io: S, seed: u64) -> Self {
+        Conn {
+            io,
+            rbuf: vec![0u8; WS_READ_BUF_BYTES.max(WS_HANDSHAKE_HEAD_MAX_BYTES)].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            header: None,
+            payload: Vec::new(),
+            message: Vec::new(),
+            reassembler: Reassembler::new(),
+            wbuf: Vec::with_capacity(WS_FRAME_HEADER_MAX_BYTES + WS_WRITE_BUF_BYTES),
+            mask_state: seed | 1,
+            closing: false,
+        }
+    }
+
     /// Sends the upgrade request for `path` (with `Host: host_header` and `extra` headers) and checks
     /// the answer. `nonce` is 16 random bytes (the key) and `seed` seeds the mask keys.
     pub async fn handshake(
@@ -200,19 +217,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             io.flush().await
         })
         .await?;
-        let mut conn = Conn {
-            io,
-            rbuf: vec![0u8; WS_READ_BUF_BYTES.max(WS_HANDSHAKE_HEAD_MAX_BYTES)].into_boxed_slice(),
-            start: 0,
-            end: 0,
-            header: None,
-            payload: Vec::new(),
-            message: Vec::new(),
-            reassembler: Reassembler::new(),
-            wbuf: Vec::with_capacity(WS_FRAME_HEADER_MAX_BYTES + WS_WRITE_BUF_BYTES),
-            mask_state: seed | 1,
-            closing: false,
-        };
+        let mut conn = Conn::new(io, seed);
         loop {
             if let Some(len) = handshake::try_parse_response(&conn.rbuf[..conn.end], &key)? {
                 conn.start = len;
@@ -524,23 +529,12 @@ mod tests {
     }
 
     fn conn(stall: bool) -> Conn<Sink> {
-        Conn {
-            io: Sink {
-                written: Vec::new(),
-                writes: 0,
-                stall,
-            },
-            rbuf: vec![0u8; 16].into_boxed_slice(),
-            start: 0,
-            end: 0,
-            header: None,
-            payload: Vec::new(),
-            message: Vec::new(),
-            reassembler: Reassembler::new(),
-            wbuf: Vec::new(),
-            mask_state: 0x9E37_79B9_7F4A_7C15,
-            closing: false,
-        }
+        let sink = Sink {
+            written: Vec::new(),
+            writes: 0,
+            stall,
+        };
+        Conn::new(sink, 0x9E37_79B9_7F4A_7C15)
     }
 
     /// The payload of one masked client text frame (RFC 6455 §5.2), unmasked.
