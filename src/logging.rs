@@ -14,57 +14,21 @@ use std::io::Write;
 
 /// Installs the logger. Only the first call has an effect.
 pub fn init(level: LevelFilter, json: bool) {
-    let logger: &'static dyn Log = if json { &JsonLogger } else { &TextLogger };
+    let logger: &'static Logger = if json { &JSON } else { &TEXT };
     if log::set_logger(logger).is_ok() {
         log::set_max_level(level);
     }
 }
 
-struct TextLogger;
+static TEXT: Logger = Logger { json: false };
+static JSON: Logger = Logger { json: true };
 
-impl Log for TextLogger {
-    fn enabled(&self, metadata: &Metadata) -> bool {
-        metadata.level() <= log::max_level()
-    }
-
-    fn log(&self, record: &Record) {
-        if !self.enabled(record.metadata()) {
-            return;
-        }
-        let (secs, nanos) = crate::rfc3339::now();
-        let target = match record.target() {
-            "" => record.module_path().unwrap_or(""),
-            t => t,
-        };
-        let line = text_line(
-            &millis_stamp(secs, nanos),
-            record.level(),
-            target,
-            record.args(),
-        );
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
-    }
-
-    fn flush(&self) {}
+/// One logger for both formats: they differ only in how a line is laid out.
+struct Logger {
+    json: bool,
 }
 
-/// One text line, newline included.
-fn text_line(time: &str, level: Level, target: &str, msg: &fmt::Arguments) -> String {
-    format!("{time} {:<5} [{target}] {msg}\n", level.as_str())
-}
-
-struct JsonLogger;
-
-#[derive(Serialize)]
-struct Line<'a> {
-    time: &'a str,
-    level: &'static str,
-    msg: String,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    module: &'a str,
-}
-
-impl Log for JsonLogger {
+impl Log for Logger {
     fn enabled(&self, metadata: &Metadata) -> bool {
         metadata.level() <= log::max_level()
     }
@@ -75,30 +39,60 @@ impl Log for JsonLogger {
         }
         let (secs, nanos) = crate::rfc3339::now();
         let time = millis_stamp(secs, nanos);
-        let line = Line {
-            time: &time,
-            level: match record.level() {
-                Level::Error => "error",
-                Level::Warn => "warning",
-                Level::Info => "info",
-                Level::Debug => "debug",
-                Level::Trace => "trace",
-            },
-            msg: record.args().to_string(),
-            module: if record.level() >= Level::Debug {
-                record.module_path().unwrap_or("")
-            } else {
-                ""
-            },
+        let line = if self.json {
+            match json_line(&time, record) {
+                Some(line) => line,
+                None => return,
+            }
+        } else {
+            let target = match record.target() {
+                "" => record.module_path().unwrap_or(""),
+                t => t,
+            };
+            text_line(&time, record.level(), target, record.args()).into_bytes()
         };
-        let mut buf = Vec::with_capacity(160);
-        if serde_json::to_writer(&mut buf, &line).is_ok() {
-            buf.push(b'\n');
-            let _ = std::io::stderr().lock().write_all(&buf);
-        }
+        let _ = std::io::stderr().lock().write_all(&line);
     }
 
     fn flush(&self) {}
+}
+
+/// One text line, newline included.
+fn text_line(time: &str, level: Level, target: &str, msg: &fmt::Arguments) -> String {
+    format!("{time} {:<5} [{target}] {msg}\n", level.as_str())
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    time: &'a str,
+    level: &'static str,
+    msg: String,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    module: &'a str,
+}
+
+/// One JSON line, newline included.
+fn json_line(time: &str, record: &Record) -> Option<Vec<u8>> {
+    let line = Line {
+        time,
+        level: match record.level() {
+            Level::Error => "error",
+            Level::Warn => "warning",
+            Level::Info => "info",
+            Level::Debug => "debug",
+            Level::Trace => "trace",
+        },
+        msg: record.args().to_string(),
+        module: if record.level() >= Level::Debug {
+            record.module_path().unwrap_or("")
+        } else {
+            ""
+        },
+    };
+    let mut buf = Vec::with_capacity(160);
+    serde_json::to_writer(&mut buf, &line).ok()?;
+    buf.push(b'\n');
+    Some(buf)
 }
 
 /// `2026-11-29T00:14:00.123Z`: logrus' layout with milliseconds.
