@@ -224,12 +224,11 @@ impl Client {
         st: &mut ExtrasState,
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        const CALL: &str = LIST_CALL;
         let element = std::str::from_utf8(element).map_err(|_| Error::Json {
-            call: CALL.to_string(),
+            call: LIST_CALL.to_string(),
             message: format!("element {i} is not UTF-8"),
         })?;
-        let summary: Summary = serde_json::from_str(element).map_err(|e| json(CALL, e))?;
+        let summary: Summary = serde_json::from_str(element).map_err(|e| json(LIST_CALL, e))?;
 
         if !st.digests.contains_key(summary.image_id.as_ref()) {
             let text = if st.engine_ok && !summary.image_id.is_empty() {
@@ -285,7 +284,7 @@ impl Client {
             }),
         };
         splice(out, element, &extras, &mut st.budget).map_err(|NotAnObject| Error::Json {
-            call: CALL.to_string(),
+            call: LIST_CALL.to_string(),
             message: format!("element {i} is not an object"),
         })
     }
