@@ -4,6 +4,7 @@
 //! the backend a full timeout and counts against its circuit breaker (spec 2.7). Commands this agent
 //! does not implement are answered with an error that says so. Frames of other types (health-check
 //! configuration, web shell) carry no ID and get no reply; the caller logs them.
+use super::context::Context;
 use super::msg::{self, Incoming, OpResult};
 use crate::docker::{self, Client};
 use crate::rfc3339;
@@ -94,17 +95,25 @@ struct TtyConfig {
 }
 
 /// Answers one request frame into `out`. `scratch` is a reusable buffer for Docker bodies.
-pub async fn answer(
-    client: &Client,
-    frame: &Incoming<'_>,
-    scratch: &mut Vec<u8>,
-    out: &mut Vec<u8>,
-) {
+pub async fn answer(ctx: &Context, frame: &Incoming<'_>, scratch: &mut Vec<u8>, out: &mut Vec<u8>) {
     let id = frame.reply_id().unwrap_or("");
     match frame.kind.as_ref() {
-        "command" => command(client, frame, id, out).await,
-        _ => operation(client, frame.payload, id, scratch, out).await,
+        "command" => command(&ctx.client, frame, id, out).await,
+        _ => operation(&ctx.client, frame.payload, id, scratch, out).await,
     }
+}
+
+/// Handles a frame that gets no reply (health-check configuration, spec 3.6.1; the web shell,
+/// 3.8.6). Returns false for a type this agent does not know, which the caller logs.
+pub fn notice(_ctx: &Context, frame: &Incoming<'_>) -> bool {
+    if KNOWN_UNANSWERED.contains(&frame.kind.as_ref()) {
+        log::debug!(
+            "ignoring a `{}` frame (not implemented by this agent)",
+            frame.kind
+        );
+        return true;
+    }
+    false
 }
 
 async fn command(client: &Client, frame: &Incoming<'_>, id: &str, out: &mut Vec<u8>) {

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::docker::types::Event;
 use crate::docker::Client;
 use crate::dockmon::command;
+use crate::dockmon::context::{Context, Link, Sink};
 use crate::dockmon::msg::{self, ContainerEvent, ContainerStats, Incoming};
 use crate::dockmon::register::{self, Dropped, Registration};
 use crate::dockmon::session::{Backoff, Keep, Keepalive};
@@ -25,7 +26,7 @@ use serde_json::value::RawValue;
 use smol::channel::{Receiver, Sender};
 use smol::lock::Semaphore;
 use smol::LocalExecutor;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::net::TcpStream;
 use std::ops::ControlFlow;
 use std::rc::Rc;
@@ -51,7 +52,9 @@ struct Shared {
     changes: (Sender<Change>, Receiver<Change>),
     outbox: RefCell<Outbox>,
     wake: Sender<()>,
-    connected: Cell<bool>,
+    /// Closed (dropped) after each batch the writer sends: wakes producers waiting for room.
+    drained: RefCell<Option<(Sender<()>, Receiver<()>)>>,
+    link: Rc<Link>,
     commands: Semaphore,
 }
 
@@ -60,6 +63,41 @@ impl Shared {
         self.outbox.borrow_mut().push(class, frame);
         // A full channel already holds a wake-up: nothing is lost.
         let _ = self.wake.try_send(());
+    }
+
+    /// Wakes everyone waiting in [`Sink::drained`].
+    fn wrote(&self) {
+        self.drained.borrow_mut().take();
+    }
+}
+
+impl Sink for Shared {
+    fn send(&self, class: Class, frame: Vec<u8>) {
+        Shared::send(self, class, frame);
+    }
+
+    fn buffer(&self) -> Vec<u8> {
+        self.outbox.borrow_mut().buffer()
+    }
+
+    fn queued(&self, class: Class) -> usize {
+        let (replies, events, stats) = self.outbox.borrow().len();
+        match class {
+            Class::Reply => replies,
+            Class::Event => events,
+            Class::Stats => stats,
+        }
+    }
+
+    fn drained(&self) -> Receiver<()> {
+        if self.outbox.borrow().is_empty() {
+            let (_, rx) = smol::channel::bounded(1);
+            return rx;
+        }
+        let mut slot = self.drained.borrow_mut();
+        slot.get_or_insert_with(|| smol::channel::bounded(1))
+            .1
+            .clone()
     }
 }
 
@@ -81,6 +119,7 @@ enum Attempt {
 
 /// Runs the agent until a signal. Returns an error only for what no retry can fix.
 pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Error> {
+    let cfg = Rc::new(cfg);
     let mut signals =
         async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
             .map_err(Error::Output)?;
@@ -130,8 +169,16 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
         source,
         changes: smol::channel::bounded(SAMPLER_CHANGES_MAX_COUNT),
         wake: wake_tx,
-        connected: Cell::new(false),
+        drained: RefCell::new(None),
+        link: Rc::new(Link::default()),
         commands: Semaphore::new(COMMANDS_IN_FLIGHT_MAX),
+    });
+    let ctx = Rc::new(Context {
+        client: shared.client.clone(),
+        config: cfg.clone(),
+        ex: ex.clone(),
+        sink: shared.clone(),
+        link: shared.link.clone(),
     });
     let _health = start_health_socket(&ex, &shared);
     #[cfg(feature = "count-alloc")]
@@ -179,9 +226,9 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
                     }
                     persist_token(&cfg, &token);
                 }
-                shared.connected.set(true);
-                let end = serve(&ex, &shared, ws, &wake_rx, &mut signals, &mode).await;
-                shared.connected.set(false);
+                shared.link.up();
+                let end = serve(&ex, &shared, &ctx, ws, &wake_rx, &mut signals, &mode).await;
+                shared.link.down();
                 shared.outbox.borrow_mut().drop_stats();
                 match end {
                     End::Shutdown => {
@@ -501,6 +548,7 @@ fn persist_token(cfg: &Config, token: &str) {
 async fn serve(
     ex: &Rc<LocalExecutor<'static>>,
     shared: &Rc<Shared>,
+    ctx: &Rc<Context>,
     mut ws: Conn<Transport>,
     wake: &Receiver<()>,
     signals: &mut async_signal::Signals,
@@ -575,7 +623,7 @@ async fn serve(
             Ev::Frame(Ok(Some(text))) if text.is_empty() => {} // a server ping, answered
             Ev::Frame(Ok(Some(text))) => {
                 keepalive.received(Instant::now());
-                dispatch(ex, shared, text);
+                dispatch(ex, shared, ctx, text);
             }
             Ev::Frame(Err(e)) => match e.strip_prefix("close:") {
                 Some(why) => return End::Dropped(why.to_string()),
@@ -597,6 +645,7 @@ async fn serve(
                     }
                     shared.outbox.borrow_mut().recycle(frame);
                 }
+                shared.wrote();
                 if let Some((events, stats)) = shared.outbox.borrow_mut().take_drop_report() {
                     log::warn!("outbox full: dropped {events} event(s) and {stats} stats frame(s), oldest first");
                 }
@@ -616,7 +665,7 @@ async fn serve(
 }
 
 /// Spawns the handler of one incoming frame.
-fn dispatch(ex: &LocalExecutor<'static>, shared: &Rc<Shared>, text: String) {
+fn dispatch(ex: &LocalExecutor<'static>, shared: &Rc<Shared>, ctx: &Rc<Context>, text: String) {
     let frame = match Incoming::parse(&text) {
         Ok(f) => f,
         Err(e) => {
@@ -626,12 +675,7 @@ fn dispatch(ex: &LocalExecutor<'static>, shared: &Rc<Shared>, text: String) {
     };
     match command::kind(&frame) {
         command::Kind::Other => {
-            if command::KNOWN_UNANSWERED.contains(&frame.kind.as_ref()) {
-                log::debug!(
-                    "ignoring a `{}` frame (not implemented by this agent)",
-                    frame.kind
-                );
-            } else {
+            if !command::notice(ctx, &frame) {
                 log::warn!(
                     "ignoring a frame of unknown type `{}` from DockMon",
                     frame.kind
@@ -642,6 +686,7 @@ fn dispatch(ex: &LocalExecutor<'static>, shared: &Rc<Shared>, text: String) {
         command::Kind::Request => {}
     }
     let shared = shared.clone();
+    let ctx = ctx.clone();
     ex.spawn(async move {
         let _slot = shared.commands.acquire().await;
         // Parsed again inside the task: the frame borrows `text`, which the task owns.
@@ -650,7 +695,7 @@ fn dispatch(ex: &LocalExecutor<'static>, shared: &Rc<Shared>, text: String) {
         };
         let mut scratch = Vec::new();
         let mut out = Vec::new();
-        command::answer(&shared.client, &frame, &mut scratch, &mut out).await;
+        command::answer(&ctx, &frame, &mut scratch, &mut out).await;
         shared.send(Class::Reply, out);
     })
     .detach();
@@ -807,7 +852,7 @@ fn start_health_socket(ex: &LocalExecutor<'static>, shared: &Rc<Shared>) -> Opti
         loop {
             if let Ok((mut stream, _)) = listener.accept().await {
                 use smol::io::AsyncWriteExt;
-                let answer: &[u8] = if shared.connected.get() {
+                let answer: &[u8] = if shared.link.is_connected() {
                     b"connected\n"
                 } else {
                     b"disconnected\n"
