@@ -217,3 +217,9 @@ pub const COMMANDS_WAITING_MAX_BYTES: usize = 256 * 1024;
 /// builder also waits until no reply is queued, so at most this many plus one being written are in
 /// memory: 16 at once were 4.6 MB with 300 containers (issue 11 D2).
 pub const LARGE_REPLIES_AT_ONCE_COUNT: usize = 1;
+/// The default `stop`/`restart` grace period in seconds (spec 3.4: agent default 10).
+pub const STOP_TIMEOUT_DEFAULT_S: u32 = 10;
+/// Longest grace period accepted from the backend (its own timeout is `timeout + 20 s`).
+pub const STOP_TIMEOUT_MAX_S: u32 = 3600;
+/// Largest `get_logs` tail (spec 3.4: the backend clamps to 10000).
+pub const LOGS_TAIL_MAX_LINES: u32 = 10_000;

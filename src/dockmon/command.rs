@@ -20,14 +20,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 
-/// The default `stop`/`restart` grace period (spec 3.4: agent default 10).
-pub const STOP_TIMEOUT_DEFAULT_S: u32 = 10;
-/// Longest grace period we accept from the backend (its own timeout is `timeout + 20 s`).
-pub const STOP_TIMEOUT_MAX_S: u32 = 3600;
-/// Default `get_logs` tail (spec 3.4).
-pub const LOGS_TAIL_DEFAULT: u32 = 100;
-/// Largest tail (the backend clamps to 10000).
-pub const LOGS_TAIL_MAX: u32 = 10_000;
+use crate::limits::{
+    LOGS_TAIL_DEFAULT_LINES, LOGS_TAIL_MAX_LINES, STOP_TIMEOUT_DEFAULT_S, STOP_TIMEOUT_MAX_S,
+};
 
 /// A command's arguments, kept raw (owned) until its handler parses them into its own types.
 pub type Payload = Option<Box<RawValue>>;
@@ -164,7 +159,7 @@ pub struct Operation {
     pub new_name: Option<String>,
     /// `remove`: force.
     pub force: bool,
-    /// `get_logs`: lines, clamped to `LOGS_TAIL_MAX`.
+    /// `get_logs`: lines, clamped to `LOGS_TAIL_MAX_LINES`.
     pub tail: u32,
 }
 
@@ -204,8 +199,8 @@ impl Operation {
             tail: wire
                 .tail
                 .filter(|t| t.is_finite() && *t >= 1.0)
-                .map(|t| (t as u32).min(LOGS_TAIL_MAX))
-                .unwrap_or(LOGS_TAIL_DEFAULT),
+                .map(|t| (t as u32).min(LOGS_TAIL_MAX_LINES))
+                .unwrap_or(LOGS_TAIL_DEFAULT_LINES),
         })
     }
 }
@@ -606,7 +601,7 @@ mod tests {
                 assert_eq!(op.action, Action::Stop);
                 assert_eq!(op.container_id, "abc");
                 assert_eq!(op.grace_s, STOP_TIMEOUT_MAX_S);
-                assert_eq!(op.tail, LOGS_TAIL_DEFAULT);
+                assert_eq!(op.tail, LOGS_TAIL_DEFAULT_LINES);
             }
             other => panic!("{other:?}"),
         }

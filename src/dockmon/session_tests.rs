@@ -70,18 +70,33 @@ fn has(actions: &Actions, prefix: &str) -> bool {
 fn registered(t0: Instant, permanent: bool) -> Session {
     let mut s = Session::new(settings(permanent));
     assert_eq!(names(&s.handle(t0, Event::Start, 0.5)), ["facts"]);
-    assert_eq!(names(&s.handle(t0, Event::Facts(Ok(reg())), 0.5)), ["connect"]);
+    assert_eq!(
+        names(&s.handle(t0, Event::Facts(Ok(reg())), 0.5)),
+        ["connect"]
+    );
     let a = s.handle(t0, Event::Connected, 0.5);
     let n = names(&a);
-    assert!(n[0].starts_with(r#"send {"type":"register","token":"#), "{n:?}");
-    assert_eq!(wait_of(&a), Some(t0 + S(10)), "10 s for the answer (spec 2.7)");
+    assert!(
+        n[0].starts_with(r#"send {"type":"register","token":"#),
+        "{n:?}"
+    );
+    assert_eq!(
+        wait_of(&a),
+        Some(t0 + S(10)),
+        "10 s for the answer (spec 2.7)"
+    );
     assert!(s.handle(t0, Event::Sent, 0.5).is_empty());
     let a = s.handle(t0, Event::Text(OK), 0.5);
     let n = names(&a);
     assert!(n.contains(&"store A".to_string()), "{n:?}");
     assert!(n.contains(&"up".to_string()));
-    assert!(n.iter().any(|l| l == "INFO registered with DockMon at ws://d.lan/api/agent/ws as host H"));
-    assert!(!n.iter().any(|l| l.starts_with("INFO") && l.contains(" A")), "token logged: {n:?}");
+    assert!(n
+        .iter()
+        .any(|l| l == "INFO registered with DockMon at ws://d.lan/api/agent/ws as host H"));
+    assert!(
+        !n.iter().any(|l| l.starts_with("INFO") && l.contains(" A")),
+        "token logged: {n:?}"
+    );
     assert_eq!(wait_of(&a), Some(t0 + S(30)), "first ping in 30 s");
     assert!(s.is_serving());
     s
@@ -163,7 +178,10 @@ fn an_unknown_token_is_logged_once_and_backed_off() {
         errors += names(&a).iter().filter(|n| n.starts_with("ERROR")).count();
         if delays.is_empty() {
             assert!(has(&a, "ERROR DockMon at ws://d.lan/api/agent/ws rejected the registration: Invalid registration token"));
-            assert!(has(&a, "ERROR the permanent token in /data/permanent_token is no longer known"));
+            assert!(has(
+                &a,
+                "ERROR the permanent token in /data/permanent_token is no longer known"
+            ));
         }
         let until = wait_of(&a).unwrap();
         delays.push(until - t);
@@ -173,7 +191,10 @@ fn an_unknown_token_is_logged_once_and_backed_off() {
         assert_eq!(names(&s.handle(t, Event::Timer, 0.0)), ["facts"]);
     }
     assert_eq!(errors, 2, "the same failure is logged once (with its hint)");
-    assert_eq!(delays, [S(0) + Duration::from_millis(500), S(1), S(2), S(4)]);
+    assert_eq!(
+        delays,
+        [S(0) + Duration::from_millis(500), S(1), S(2), S(4)]
+    );
 }
 
 #[test]
@@ -245,9 +266,15 @@ fn a_pong_or_a_frame_rearms_the_read_deadline() {
     );
     assert_eq!(names(&a), ["notice"]);
     let a = s.handle(t0 + S(50), Event::Text("[1,2]"), 0.0);
-    assert!(has(&a, "WARN ignoring a frame from DockMon that is not a JSON object"));
+    assert!(has(
+        &a,
+        "WARN ignoring a frame from DockMon that is not a JSON object"
+    ));
     let a = s.handle(t0 + S(50), Event::Binary(3), 0.0);
-    assert!(has(&a, "WARN ignoring a binary frame from DockMon (3 bytes)"));
+    assert!(has(
+        &a,
+        "WARN ignoring a binary frame from DockMon (3 bytes)"
+    ));
     assert!(s.is_serving());
 }
 
@@ -330,8 +357,16 @@ fn another_agent_with_this_identity_is_said_once_and_waits_the_longest_delay() {
         reason: DISPLACED_REASON.into(),
     };
     let a = s.handle(t0 + S(1), displaced(), 0.0);
-    assert!(has(&a, "ERROR another agent is using this agent's identity"), "{:?}", names(&a));
-    assert_eq!(wait_of(&a), Some(t0 + S(1) + S(30)), "half of RECONNECT_MAX at least");
+    assert!(
+        has(&a, "ERROR another agent is using this agent's identity"),
+        "{:?}",
+        names(&a)
+    );
+    assert_eq!(
+        wait_of(&a),
+        Some(t0 + S(1) + S(30)),
+        "half of RECONNECT_MAX at least"
+    );
     let t1 = wait_of(&a).unwrap();
     s.handle(t1, Event::Timer, 0.0);
     s.handle(t1, Event::Facts(Ok(reg())), 0.0);
@@ -356,7 +391,11 @@ fn no_engine_facts_no_dialling_retried_with_backoff_and_said_once() {
         }))
     };
     let a = s.handle(t0, fail(), 0.0);
-    assert!(has(&a, "WARN cannot read the engine facts"), "{:?}", names(&a));
+    assert!(
+        has(&a, "WARN cannot read the engine facts"),
+        "{:?}",
+        names(&a)
+    );
     assert!(!has(&a, "connect"));
     let t1 = wait_of(&a).unwrap();
     assert_eq!(names(&s.handle(t1, Event::Timer, 0.0)), ["facts"]);
@@ -406,10 +445,16 @@ fn a_failed_write_or_ping_ends_the_connection() {
     let t0 = Instant::now();
     let mut s = registered(t0, false);
     let a = s.handle(t0, Event::PingFailed(Io::Timeout(S(10))), 0.0);
-    assert!(has(&a, "WARN connection to DockMon lost: ping failed: timed out after 10 s"));
+    assert!(has(
+        &a,
+        "WARN connection to DockMon lost: ping failed: timed out after 10 s"
+    ));
     let mut s = registered(t0, false);
     let a = s.handle(t0, Event::WriteFailed(Io::Timeout(S(10))), 0.0);
-    assert!(has(&a, "WARN connection to DockMon lost: write failed: timed out after 10 s"));
+    assert!(has(
+        &a,
+        "WARN connection to DockMon lost: write failed: timed out after 10 s"
+    ));
 }
 
 #[test]

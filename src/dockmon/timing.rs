@@ -3,10 +3,15 @@
 use crate::limits::{PING_INTERVAL_MS, READ_DEADLINE_MS};
 use std::time::{Duration, Instant};
 
-/// Send a ping this long after the last one (spec 2.7).
-pub const PING_INTERVAL: Duration = Duration::from_millis(PING_INTERVAL_MS);
-/// Give up on a connection when nothing (data or pong) arrived for this long (spec 2.7: 30 s + 10 s).
-pub const READ_DEADLINE: Duration = Duration::from_millis(READ_DEADLINE_MS);
+/// `PING_INTERVAL_MS` as a `Duration`.
+fn ping_interval() -> Duration {
+    Duration::from_millis(PING_INTERVAL_MS)
+}
+
+/// `READ_DEADLINE_MS` as a `Duration`.
+fn read_deadline() -> Duration {
+    Duration::from_millis(READ_DEADLINE_MS)
+}
 
 /// Reconnect delays: from `initial`, doubling to `max`, with jitter; reset by the session only after
 /// a connection stayed up for `HEALTHY_SESSION_MS` (issue 11 D1).
@@ -55,7 +60,7 @@ pub enum Keep {
     Wait(Instant),
     /// Send a ping (then ask again).
     Ping,
-    /// Nothing arrived for `READ_DEADLINE`: the connection is dead.
+    /// Nothing arrived for `READ_DEADLINE_MS`: the connection is dead.
     Dead,
 }
 
@@ -71,7 +76,7 @@ impl Keepalive {
     pub fn new(now: Instant) -> Self {
         Keepalive {
             last_received: now,
-            next_ping: now + PING_INTERVAL,
+            next_ping: now + ping_interval(),
         }
     }
 
@@ -81,14 +86,14 @@ impl Keepalive {
     }
 
     /// What to do at `now`. After `Ping`, the caller sends one and the next ping is due in
-    /// `PING_INTERVAL`.
+    /// `PING_INTERVAL_MS`.
     pub fn poll(&mut self, now: Instant) -> Keep {
-        let dead_at = self.last_received + READ_DEADLINE;
+        let dead_at = self.last_received + read_deadline();
         if now >= dead_at {
             return Keep::Dead;
         }
         if now >= self.next_ping {
-            self.next_ping = now + PING_INTERVAL;
+            self.next_ping = now + ping_interval();
             return Keep::Ping;
         }
         Keep::Wait(self.next_ping.min(dead_at))
@@ -116,11 +121,11 @@ mod tests {
     fn keepalive_pings_every_30s_and_dies_after_40s_of_silence() {
         let t0 = Instant::now();
         let mut k = Keepalive::new(t0);
-        assert_eq!(k.poll(t0), Keep::Wait(t0 + PING_INTERVAL));
+        assert_eq!(k.poll(t0), Keep::Wait(t0 + ping_interval()));
         assert_eq!(k.poll(t0 + Duration::from_secs(30)), Keep::Ping);
         assert_eq!(
             k.poll(t0 + Duration::from_secs(30)),
-            Keep::Wait(t0 + READ_DEADLINE)
+            Keep::Wait(t0 + read_deadline())
         );
         // A pong at 31 s re-arms the deadline.
         k.received(t0 + Duration::from_secs(31));

@@ -25,8 +25,9 @@ use crate::dockmon::session::{Action, Actions, Event as SessionEvent, Session, S
 use crate::dockmon::timing::Backoff;
 use crate::limits::{
     COMMANDS_WAITING_MAX_BYTES, COMMANDS_WAITING_MAX_COUNT, DOCKMON_CLOSE_TIMEOUT_MS,
-    DOCKMON_CONNECT_TIMEOUT_MS, DOCKMON_WRITE_TIMEOUT_MS, HOST_STATS_INTERVAL_MS,
-    LARGE_REPLIES_AT_ONCE_COUNT, SAMPLER_CHANGES_MAX_COUNT,
+    DOCKMON_CONNECT_TIMEOUT_MS, DOCKMON_WRITE_TIMEOUT_MS, FACTS_RETRY_INITIAL_MS,
+    FACTS_RETRY_MAX_MS, HOST_STATS_INTERVAL_MS, LARGE_REPLIES_AT_ONCE_COUNT,
+    SAMPLER_CHANGES_MAX_COUNT,
 };
 use crate::outbox::{Class, Outbox, COMMANDS_IN_FLIGHT_MAX};
 use crate::sampler::driver::{Change, Driver, Report};
@@ -45,8 +46,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const WRITE_TIMEOUT: Duration = Duration::from_millis(DOCKMON_WRITE_TIMEOUT_MS);
-const CLOSE_TIMEOUT: Duration = Duration::from_millis(DOCKMON_CLOSE_TIMEOUT_MS);
 /// Abstract unix socket on which the agent says whether it is connected (`dockmon-agent health`).
 pub const HEALTH_SOCKET: &str = "dockmon-agent.health";
 
@@ -254,22 +253,24 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
                 }
                 Action::Send(mut frame) => {
                     if let Some(ws) = ws.as_mut() {
-                        next = Some(match timed(WRITE_TIMEOUT, ws.send_text(&mut frame)).await {
-                            Ok(()) => SessionEvent::Sent,
-                            Err(e) => SessionEvent::SendFailed(e),
-                        });
+                        next = Some(
+                            match timed(DOCKMON_WRITE_TIMEOUT_MS, ws.send_text(&mut frame)).await {
+                                Ok(()) => SessionEvent::Sent,
+                                Err(e) => SessionEvent::SendFailed(e),
+                            },
+                        );
                     }
                 }
                 Action::Ping => {
                     if let Some(ws) = ws.as_mut() {
-                        if let Err(e) = timed(WRITE_TIMEOUT, ws.send_ping(b"")).await {
+                        if let Err(e) = timed(DOCKMON_WRITE_TIMEOUT_MS, ws.send_ping(b"")).await {
                             next = Some(SessionEvent::PingFailed(e));
                         }
                     }
                 }
                 Action::Close { code, reason } => {
                     if let Some(ws) = ws.as_mut() {
-                        let _ = timed(CLOSE_TIMEOUT, ws.send_close(code, reason)).await;
+                        let _ = timed(DOCKMON_CLOSE_TIMEOUT_MS, ws.send_close(code, reason)).await;
                     }
                 }
                 Action::Disconnect => ws = None,
@@ -408,7 +409,7 @@ async fn write_outbox(shared: &Shared, ws: Option<&mut Conn<Transport>>) -> Resu
         let Some((class, mut frame)) = next else {
             break;
         };
-        if let Err(e) = timed(WRITE_TIMEOUT, ws.send_text(&mut frame)).await {
+        if let Err(e) = timed(DOCKMON_WRITE_TIMEOUT_MS, ws.send_text(&mut frame)).await {
             // A reply that could not be written goes back to the front of its queue.
             shared.outbox.borrow_mut().requeue(class, frame);
             return Err(e);
@@ -475,7 +476,10 @@ async fn connect_docker_patiently(
         crate::docker::endpoint::is_socket,
     )
     .map_err(|e| Error::Config(e.to_string()))?;
-    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+    let mut backoff = Backoff::new(
+        Duration::from_millis(FACTS_RETRY_INITIAL_MS),
+        Duration::from_millis(FACTS_RETRY_MAX_MS),
+    );
     let mut logged = false;
     loop {
         match Client::connect(endpoint.clone()).await {
@@ -772,9 +776,10 @@ async fn host_stats(shared: Rc<Shared>, mut sampler: crate::host::HostStats) {
 
 /// Runs `fut` with a deadline.
 async fn timed<T>(
-    limit: Duration,
+    limit_ms: u64,
     fut: impl std::future::Future<Output = Result<T, crate::ws::conn::Error>>,
 ) -> Result<T, SessionIo> {
+    let limit = Duration::from_millis(limit_ms);
     let timeout = async {
         Timer::after(limit).await;
         Err(SessionIo::Timeout(limit))
