@@ -204,15 +204,17 @@ pub const FACTS_RETRY_INITIAL_MS: u64 = 1_000;
 pub const FACTS_RETRY_MAX_MS: u64 = 30_000;
 /// Host stats cadence (spec 4.4).
 pub const HOST_STATS_INTERVAL_MS: u64 = 2_000;
-/// Requests read from the socket and waiting for one of the `COMMANDS_IN_FLIGHT_MAX` slots (issue 11
-/// D2). When this many wait, the agent stops reading the socket until one starts (backpressure: the
-/// server's frames wait in the kernel and in TCP's window). Each waiting request holds its parsed
-/// command (about 200 bytes for `list_containers`).
-pub const COMMANDS_WAITING_MAX_COUNT: usize = 64;
-/// Bytes of payload the waiting requests may hold together; past it the socket is not read either,
-/// so 64 large payloads (the frame cap is 2 MiB) can't pile up. At least one request is always
-/// admitted.
-pub const COMMANDS_WAITING_MAX_BYTES: usize = 256 * 1024;
+/// Requests read from the socket and waiting for one of the `COMMANDS_IN_FLIGHT_MAX` workers (issue 11
+/// D2). Past this (or past `COMMANDS_WAITING_MAX_BYTES`) the agent stops reading the socket until a
+/// worker takes one (backpressure: the server's frames wait in the kernel and in TCP's window). Not
+/// lower: while the socket is not read, neither are the server's pings, and a server whose pong
+/// deadline passes (uvicorn: 20 s) drops the connection with every command on it; 1,000
+/// `list_containers` at once (about 150 bytes each when waiting) must fit.
+pub const COMMANDS_WAITING_MAX_COUNT: usize = 2048;
+/// Bytes the waiting requests may hold together (their parsed form and payloads); past it the socket
+/// is not read, so large payloads (the frame cap is 2 MiB) can't pile up. At least one request is
+/// always admitted.
+pub const COMMANDS_WAITING_MAX_BYTES: usize = 384 * 1024;
 /// Large replies (`list_containers`: about 1.6 KiB per container, 160 KiB at 100) built at once. The
 /// builder also waits until no reply is queued, so at most this many plus one being written are in
 /// memory: 16 at once were 4.6 MB with 300 containers (issue 11 D2).

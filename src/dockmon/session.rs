@@ -268,8 +268,8 @@ impl Session {
             (State::Registering { .. }, Event::SendFailed(e)) => {
                 self.failed(now, Error::SendRegistration(e), random, &mut out)
             }
-            (State::Registering { deadline }, Event::Text(text)) => {
-                self.answer(now, deadline, text, random, &mut out)
+            (State::Registering { .. }, Event::Text(text)) => {
+                self.answer(now, text, random, &mut out)
             }
             (State::Registering { deadline }, Event::Timer) if now >= deadline => {
                 self.failed(now, Error::AuthTimeout, random, &mut out)
@@ -330,14 +330,7 @@ impl Session {
     }
 
     /// The answer to the register frame (spec 2.5).
-    fn answer(
-        &mut self,
-        now: Instant,
-        deadline: Instant,
-        text: &str,
-        random: f64,
-        out: &mut Actions,
-    ) -> State {
+    fn answer(&mut self, now: Instant, text: &str, random: f64, out: &mut Actions) -> State {
         let reply = match Incoming::parse(text) {
             Ok(r) => r,
             Err(e) => return self.failed(now, Error::AnswerNotJson(e), random, out),
@@ -364,7 +357,6 @@ impl Session {
         }
         // Like the Go agent: any other answer with agent_id and host_id is success.
         if reply.agent_id.is_none() || reply.host_id.is_none() {
-            let _ = deadline;
             return self.failed(now, Error::AnswerIncomplete, random, out);
         }
         // The agent ID is the permanent token (spec 2.5): never logged.

@@ -29,7 +29,7 @@ use crate::limits::{
     FACTS_RETRY_MAX_MS, HOST_STATS_INTERVAL_MS, LARGE_REPLIES_AT_ONCE_COUNT,
     SAMPLER_CHANGES_MAX_COUNT,
 };
-use crate::outbox::{Class, Outbox, COMMANDS_IN_FLIGHT_MAX};
+use crate::outbox::{Class, Outbox, COMMANDS_IN_FLIGHT_MAX, OUTBOX_SPARE_BYTES};
 use crate::sampler::driver::{Change, Driver, Report};
 use crate::sampler::source::Source;
 use crate::ws::conn::{Conn, Incoming as WsIncoming, Transport};
@@ -40,6 +40,7 @@ use smol::channel::{Receiver, Sender};
 use smol::lock::Semaphore;
 use smol::LocalExecutor;
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::net::TcpStream;
 use std::ops::ControlFlow;
 use std::rc::Rc;
@@ -48,6 +49,11 @@ use std::time::{Duration, Instant};
 
 /// Abstract unix socket on which the agent says whether it is connected (`dockmon-agent health`).
 pub const HEALTH_SOCKET: &str = "dockmon-agent.health";
+
+/// What a waiting request holds: its own size and its heap bytes.
+fn request_bytes(request: &command::Request) -> usize {
+    std::mem::size_of::<command::Request>() + request.bytes()
+}
 
 /// State shared by the tasks of the agent.
 struct Shared {
@@ -60,12 +66,13 @@ struct Shared {
     /// Closed (dropped) after each batch the writer sends: wakes producers waiting for room.
     drained: RefCell<Option<(Sender<()>, Receiver<()>)>>,
     link: Rc<Link>,
-    commands: Semaphore,
+    /// Worker tasks running requests (at most `COMMANDS_IN_FLIGHT_MAX`).
+    workers: Cell<usize>,
+    /// Requests waiting for a worker, oldest first, and the bytes they hold.
+    waiting: RefCell<(VecDeque<command::Request>, usize)>,
     /// `LARGE_REPLIES_AT_ONCE_COUNT` permits (issue 11 D2).
     large: Semaphore,
-    /// Requests waiting for a slot: their number and payload bytes.
-    waiting: Cell<(usize, usize)>,
-    /// Signalled when a waiting request got its slot: the executor may read again.
+    /// Signalled when a worker took a waiting request: the executor may read again.
     room: (Sender<()>, Receiver<()>),
 }
 
@@ -79,21 +86,29 @@ impl Shared {
     /// Whether another request may be read (issue 11 D2): fewer than `COMMANDS_WAITING_MAX_COUNT`
     /// wait, holding less than `COMMANDS_WAITING_MAX_BYTES` (one is always admitted).
     fn has_room(&self) -> bool {
-        let (count, bytes) = self.waiting.get();
-        count == 0 || (count < COMMANDS_WAITING_MAX_COUNT && bytes < COMMANDS_WAITING_MAX_BYTES)
+        let waiting = self.waiting.borrow();
+        let (queue, bytes) = &*waiting;
+        queue.is_empty()
+            || (queue.len() < COMMANDS_WAITING_MAX_COUNT && *bytes < COMMANDS_WAITING_MAX_BYTES)
     }
 
-    fn enqueue(&self, bytes: usize) {
-        let (count, total) = self.waiting.get();
-        self.waiting.set((count + 1, total + bytes));
+    fn enqueue(&self, request: command::Request) {
+        let mut waiting = self.waiting.borrow_mut();
+        waiting.1 += request_bytes(&request);
+        waiting.0.push_back(request);
     }
 
-    fn dequeue(&self, bytes: usize) {
-        let (count, total) = self.waiting.get();
-        self.waiting
-            .set((count.saturating_sub(1), total.saturating_sub(bytes)));
+    fn dequeue(&self) -> Option<command::Request> {
+        let mut waiting = self.waiting.borrow_mut();
+        let request = waiting.0.pop_front()?;
+        waiting.1 = waiting.1.saturating_sub(request_bytes(&request));
+        if waiting.0.is_empty() {
+            // A burst's queue is not kept.
+            waiting.0.shrink_to(COMMANDS_IN_FLIGHT_MAX);
+        }
         // Full: a wake-up is already pending.
         let _ = self.room.0.try_send(());
+        Some(request)
     }
 
     /// Wakes everyone waiting in [`Sink::drained`].
@@ -189,9 +204,9 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
         wake: wake_tx,
         drained: RefCell::new(None),
         link: Rc::new(Link::default()),
-        commands: Semaphore::new(COMMANDS_IN_FLIGHT_MAX),
+        workers: Cell::new(0),
+        waiting: RefCell::new((VecDeque::new(), 0)),
         large: Semaphore::new(LARGE_REPLIES_AT_ONCE_COUNT),
-        waiting: Cell::new((0, 0)),
         room: smol::channel::bounded(1),
     });
     let ctx = Rc::new(Context {
@@ -425,37 +440,56 @@ async fn write_outbox(shared: &Shared, ws: Option<&mut Conn<Transport>>) -> Resu
     Ok(())
 }
 
-/// Spawns the handler of one request. It waits for one of the `COMMANDS_IN_FLIGHT_MAX` slots; while
-/// it waits it counts against `COMMANDS_WAITING_MAX_*`, past which the executor stops reading the
-/// socket (issue 11 D2). A large reply also waits for `LARGE_REPLIES_AT_ONCE_COUNT` and for the
-/// replies before it to be written, so the memory of replies stays bounded.
+/// Queues one request and makes sure a worker runs it (issue 11 D2). At most
+/// `COMMANDS_IN_FLIGHT_MAX` worker tasks exist; each takes requests from the queue until it is empty.
+/// Waiting requests are only their parsed commands (about 150 bytes for `list_containers`), not
+/// tasks, and the executor stops reading the socket when they reach `COMMANDS_WAITING_MAX_*`. A large
+/// reply also waits for `LARGE_REPLIES_AT_ONCE_COUNT` and for the replies before it to be written, so
+/// the memory of replies stays bounded.
 fn run_request(
     ex: &LocalExecutor<'static>,
     shared: &Rc<Shared>,
     ctx: &Rc<Context>,
     request: command::Request,
 ) {
-    let bytes = request.bytes();
-    shared.enqueue(bytes);
+    shared.enqueue(request);
+    if shared.workers.get() >= COMMANDS_IN_FLIGHT_MAX {
+        return;
+    }
+    shared.workers.set(shared.workers.get() + 1);
     let shared = shared.clone();
     let ctx = ctx.clone();
     ex.spawn(async move {
-        let _slot = shared.commands.acquire().await;
-        shared.dequeue(bytes);
-        let _large = if request.command.is_large_reply() {
-            let permit = shared.large.acquire().await;
-            while shared.outbox.borrow().len().0 > 0 {
+        let mut scratch = Vec::new();
+        loop {
+            // The outbox's promise: at most `COMMANDS_IN_FLIGHT_MAX` replies wait for the socket.
+            while shared.outbox.borrow().len().0 >= COMMANDS_IN_FLIGHT_MAX {
                 let drained = Sink::drained(&*shared);
                 let _ = drained.recv().await;
             }
-            Some(permit)
-        } else {
-            None
-        };
-        let mut scratch = Vec::new();
-        let mut out = Vec::new();
-        command::answer(&ctx, &request, &mut scratch, &mut out).await;
-        shared.send(Class::Reply, out);
+            let Some(request) = shared.dequeue() else {
+                break;
+            };
+            let _large = if request.command.is_large_reply() {
+                let permit = shared.large.acquire().await;
+                while shared.outbox.borrow().len().0 > 0 {
+                    let drained = Sink::drained(&*shared);
+                    let _ = drained.recv().await;
+                }
+                Some(permit)
+            } else {
+                None
+            };
+            let mut out = Vec::new();
+            command::answer(&ctx, &request, &mut scratch, &mut out).await;
+            drop(request);
+            shared.send(Class::Reply, out);
+            // A large Docker body is not kept for the next request.
+            if scratch.capacity() > OUTBOX_SPARE_BYTES {
+                scratch = Vec::new();
+            }
+        }
+        shared.workers.set(shared.workers.get() - 1);
     })
     .detach();
 }
