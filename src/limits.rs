@@ -172,3 +172,56 @@ pub const LOGS_TAIL_DEFAULT_LINES: u32 = 100;
 /// once; the deadline guards a trickling engine and leaves 10 s of the backend's 30 s (spec 3.4) to send
 /// the reply.
 pub const LOGS_TIMEOUT_MS: u64 = 20_000;
+
+// ---- The DockMon session (issue 10, issue 11 D1-D3; `dockmon::session`, `modes::agent`) ------------
+
+/// Opening the connection to DockMon (TCP, TLS and the upgrade) may take this long: the Go agent's
+/// dialer (45 s). Not to be confused with `CONNECT_TIMEOUT_MS`, the local Docker socket's 3 s.
+pub const DOCKMON_CONNECT_TIMEOUT_MS: u64 = 45_000;
+/// The register frame's answer must come within this (spec 2.7).
+pub const AUTH_REPLY_TIMEOUT_MS: u64 = 10_000;
+/// Every frame write to DockMon must finish within this (spec 2.2: 10 s write deadline).
+pub const DOCKMON_WRITE_TIMEOUT_MS: u64 = 10_000;
+/// The close frame at shutdown gets this long; the process exits either way.
+pub const DOCKMON_CLOSE_TIMEOUT_MS: u64 = 2_000;
+/// The agent pings this long after its last ping (spec 2.7).
+pub const PING_INTERVAL_MS: u64 = 30_000;
+/// A connection on which nothing (data or pong) arrived for this long is dead (spec 2.7: 30 s + 10 s).
+pub const READ_DEADLINE_MS: u64 = 40_000;
+/// A registered connection must stay up this long before the reconnect backoff starts over (issue 11
+/// D1). Spec 2.8 resets it after every registration, so a server that closes right after
+/// `auth_success` got ~3,100 registrations a minute; a minute up is a working connection (two pings
+/// answered), and after it the agent reconnects at once as spec 2.8 asks.
+pub const HEALTHY_SESSION_MS: u64 = 60_000;
+/// Fewest milliseconds between the starts of two registered connections (issue 11 D1): even with a
+/// tiny `RECONNECT_INITIAL`, no more than one registration a second.
+pub const RECONNECT_MIN_GAP_MS: u64 = 1_000;
+/// Reading the engine facts (`GET /info`) before dialling DockMon is retried from this delay (issue 11
+/// D3)...
+pub const FACTS_RETRY_INITIAL_MS: u64 = 1_000;
+/// ...doubling to this one: a frozen dockerd costs one `/info` call (with its 10 s deadline) a
+/// half-minute.
+pub const FACTS_RETRY_MAX_MS: u64 = 30_000;
+/// Host stats cadence (spec 4.4).
+pub const HOST_STATS_INTERVAL_MS: u64 = 2_000;
+/// Requests read from the socket and waiting for one of the `COMMANDS_IN_FLIGHT_MAX` workers (issue 11
+/// D2). Past this (or past `COMMANDS_WAITING_MAX_BYTES`) the agent stops reading the socket until a
+/// worker takes one (backpressure: the server's frames wait in the kernel and in TCP's window). Not
+/// lower: while the socket is not read, neither are the server's pings, and a server whose pong
+/// deadline passes (uvicorn: 20 s) drops the connection with every command on it; 1,000
+/// `list_containers` at once (about 150 bytes each when waiting) must fit.
+pub const COMMANDS_WAITING_MAX_COUNT: usize = 2048;
+/// Bytes the waiting requests may hold together (their parsed form and payloads); past it the socket
+/// is not read, so large payloads (the frame cap is 2 MiB) can't pile up. At least one request is
+/// always admitted.
+pub const COMMANDS_WAITING_MAX_BYTES: usize = 384 * 1024;
+/// Large replies (`list_containers`: about 1.6 KiB per container, 160 KiB at 100) built at once. The
+/// builder also waits until no reply is queued, so at most this many plus one being written are in
+/// memory: 16 at once were 4.6 MB with 300 containers (issue 11 D2).
+pub const LARGE_REPLIES_AT_ONCE_COUNT: usize = 1;
+/// The default `stop`/`restart` grace period in seconds (spec 3.4: agent default 10).
+pub const STOP_TIMEOUT_DEFAULT_S: u32 = 10;
+/// Longest grace period accepted from the backend (its own timeout is `timeout + 20 s`).
+pub const STOP_TIMEOUT_MAX_S: u32 = 3600;
+/// Largest `get_logs` tail (spec 3.4: the backend clamps to 10000).
+pub const LOGS_TAIL_MAX_LINES: u32 = 10_000;

@@ -41,6 +41,30 @@ pub fn parse_subnets(body: &[u8]) -> Result<Vec<(Ipv4Addr, u8)>, serde_json::Err
 }
 
 impl Client {
+    /// The registration's network facts from one `GET /networks` (issue 10: it was read twice): the
+    /// daemon's start time (`Created` of `bridge`, spec 2.3 `daemon_started_at`, `""` without one)
+    /// and the IPv4 subnets of every network.
+    pub async fn network_facts(
+        &self,
+        buf: &mut Vec<u8>,
+    ) -> Result<(String, Vec<(Ipv4Addr, u8)>), Error> {
+        self.call(
+            "GET",
+            "/networks",
+            None,
+            buf,
+            NETWORKS_BODY_MAX_BYTES,
+            CALL_TIMEOUT_MS,
+        )
+        .await?;
+        let started = super::ops::bridge_created(buf)?;
+        let subnets = parse_subnets(buf).map_err(|e| Error::Json {
+            call: "GET /networks".to_string(),
+            message: e.to_string(),
+        })?;
+        Ok((started, subnets))
+    }
+
     /// The IPv4 subnets of every Docker network.
     pub async fn network_subnets(&self, buf: &mut Vec<u8>) -> Result<Vec<(Ipv4Addr, u8)>, Error> {
         self.call(
