@@ -5,6 +5,7 @@
 //! does not implement are answered with an error that says so. Frames of other types (health-check
 //! configuration, web shell) carry no ID and get no reply; the caller logs them.
 use super::context::Context;
+use super::manage;
 use super::msg::{self, Incoming, OpResult};
 use crate::docker::{self, Client};
 use crate::rfc3339;
@@ -22,22 +23,12 @@ pub const LOGS_TAIL_DEFAULT: u32 = 100;
 pub const LOGS_TAIL_MAX: u32 = 10_000;
 
 /// Commands of spec 3.3 that belong to DockMon's advanced features and are not implemented here.
-const UNSUPPORTED_COMMANDS: [&str; 15] = [
+const UNSUPPORTED_COMMANDS: [&str; 5] = [
     "update_container",
     "self_update",
     "deploy_compose",
     "scan_compose_dirs",
     "read_compose_file",
-    "list_images",
-    "remove_image",
-    "prune_images",
-    "list_networks",
-    "create_network",
-    "delete_network",
-    "prune_networks",
-    "list_volumes",
-    "delete_volume",
-    "prune_volumes",
 ];
 
 /// Frame types the backend sends that need no answer and that this agent does not implement
@@ -98,7 +89,7 @@ struct TtyConfig {
 pub async fn answer(ctx: &Context, frame: &Incoming<'_>, scratch: &mut Vec<u8>, out: &mut Vec<u8>) {
     let id = frame.reply_id().unwrap_or("");
     match frame.kind.as_ref() {
-        "command" => command(&ctx.client, frame, id, out).await,
+        "command" => command(ctx, frame, id, out).await,
         _ => operation(&ctx.client, frame.payload, id, scratch, out).await,
     }
 }
@@ -116,13 +107,24 @@ pub fn notice(_ctx: &Context, frame: &Incoming<'_>) -> bool {
     false
 }
 
-async fn command(client: &Client, frame: &Incoming<'_>, id: &str, out: &mut Vec<u8>) {
+async fn command(ctx: &Context, frame: &Incoming<'_>, id: &str, out: &mut Vec<u8>) {
     let now = stamp();
     let name = frame.command.as_deref().unwrap_or("");
+    let payload = frame.payload;
     match name {
+        "list_images" => manage::list_images(ctx, payload, id, out).await,
+        "remove_image" => manage::remove_image(ctx, payload, id, out).await,
+        "prune_images" => manage::prune_images(ctx, payload, id, out).await,
+        "list_networks" => manage::list_networks(ctx, payload, id, out).await,
+        "create_network" => manage::create_network(ctx, payload, id, out).await,
+        "delete_network" => manage::delete_network(ctx, payload, id, out).await,
+        "prune_networks" => manage::prune_networks(ctx, payload, id, out).await,
+        "list_volumes" => manage::list_volumes(ctx, payload, id, out).await,
+        "delete_volume" => manage::delete_volume(ctx, payload, id, out).await,
+        "prune_volumes" => manage::prune_volumes(ctx, payload, id, out).await,
         "list_containers" => {
             msg::begin_response(out, id);
-            match client.list_for_dockmon(out).await {
+            match ctx.client.list_for_dockmon(out).await {
                 Ok(_) => msg::end_response(out, &now),
                 Err(e) => msg::write_response_error(
                     out,
