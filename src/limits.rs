@@ -177,7 +177,7 @@ pub const LOGS_TIMEOUT_MS: u64 = 20_000;
 //
 // Measured on Docker 20.10.24 (API 1.41): `GET /images/json?all=1` is 250-400 bytes per image
 // (more with labels and many tags), a `GET /volumes` entry about 220 bytes, a network inspect about
-// 1.3 KiB plus 180 bytes per attached container; a prune report about 80 bytes per removed image
+// 400-900 bytes plus about 180 per attached container; a prune report about 80 bytes per removed image
 // reference and 70 per volume or network name. Past a cap the call fails with an error naming it
 // (`docker::Error::Http`, body too large); nothing is read beyond it.
 
