@@ -244,6 +244,12 @@ impl Client {
         )
         .await?;
         let created: Created = parse("POST /networks/create", &buf)?;
+        if created.id.is_empty() {
+            return Err(Error::Json {
+                call: "POST /networks/create".to_string(),
+                message: "no `Id` in the answer".to_string(),
+            });
+        }
         Ok(created.id.into_owned())
     }
 
