@@ -402,7 +402,9 @@ fn prunes_remove_what_is_unused_on_a_private_engine() {
 #[test]
 fn opening_images_networks_and_volumes_twice_keeps_the_breaker_closed() {
     ensure_image();
-    let (server, _agent, agent_id) = connect(None, false);
+    let (server, agent, agent_id) = connect(None, false);
+    // With `--features count-alloc` the agent reports its heap on SIGUSR1: the burst's cost.
+    let before = heap_report(&agent);
     let started = Instant::now();
     let mut sent = Vec::new();
     for _ in 0..2 {
@@ -431,4 +433,37 @@ fn opening_images_networks_and_volumes_twice_keeps_the_breaker_closed() {
     );
     assert_eq!(server.breaker_state(&agent_id), BreakerState::Closed);
     eprintln!("six page loads answered in {:?}", started.elapsed());
+    if let (Some((_, hw0)), Some((in_use, hw1))) = (before, heap_report(&agent)) {
+        eprintln!(
+            "heap: high-water {hw0} B before the burst, {hw1} B after (+{} B), {in_use} B in use after",
+            hw1.saturating_sub(hw0)
+        );
+        assert!(
+            hw1.saturating_sub(hw0) < 1024 * 1024,
+            "six page loads of a small host raised the heap high-water by more than 1 MiB"
+        );
+    }
+}
+
+/// `(in use, high-water)` from the agent's SIGUSR1 report, when it is built with `count-alloc`.
+fn heap_report(agent: &Agent) -> Option<(u64, u64)> {
+    if !cfg!(feature = "count-alloc") {
+        return None;
+    }
+    let seen = agent.log().matches("heap in use").count();
+    agent.signal("USR1");
+    let end = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < end {
+        let log = agent.log();
+        if log.matches("heap in use").count() > seen {
+            let line = log.lines().rfind(|l| l.contains("heap in use"))?;
+            let nums: Vec<u64> = line
+                .split_whitespace()
+                .filter_map(|w| w.trim_end_matches(',').parse().ok())
+                .collect();
+            return Some((nums[0], nums[1]));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no heap report after SIGUSR1: {}", agent.log());
 }

@@ -44,6 +44,13 @@ impl Agent {
         }
     }
 
+    /// Sends it a signal (`USR1`: the heap report of a `count-alloc` build).
+    pub fn signal(&self, name: &str) {
+        let _ = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status();
+    }
+
     /// Its log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
