@@ -18,11 +18,11 @@
 //! call holds at most the two answers it reads plus its reply.
 use super::context::Context;
 use super::msg;
+use crate::docker;
 use crate::docker::images::ImageSummary;
 use crate::docker::networks::{Network, NetworkCreate};
 use crate::docker::usage::ContainerUsage;
 use crate::docker::volumes::Volume;
-use crate::docker::{self};
 use crate::rfc3339;
 use serde::Deserialize;
 use serde_json::value::RawValue;
