@@ -225,3 +225,29 @@ pub const STOP_TIMEOUT_DEFAULT_S: u32 = 10;
 pub const STOP_TIMEOUT_MAX_S: u32 = 3600;
 /// Largest `get_logs` tail (spec 3.4: the backend clamps to 10000).
 pub const LOGS_TAIL_MAX_LINES: u32 = 10_000;
+// ---- Image, network and volume management (DockMon's Images, Networks and Volumes pages) ----------
+//
+// Measured on Docker 20.10.24 (API 1.41): `GET /images/json?all=1` is 250-400 bytes per image
+// (more with labels and many tags), a `GET /volumes` entry about 220 bytes, a network inspect about
+// 400-900 bytes plus about 180 per attached container; a prune report about 80 bytes per removed image
+// reference and 70 per volume or network name. Past a cap the call fails with an error naming it
+// (`docker::Error::Http`, body too large); nothing is read beyond it.
+
+/// `GET /images/json?all=1`: 1 MiB is some 2500 images, intermediate build images included.
+pub const IMAGES_BODY_MAX_BYTES: usize = 1024 * 1024;
+/// `DELETE /images/{id}`: one `Untagged`/`Deleted` entry (about 80 bytes) per tag and layer image
+/// removed; 64 KiB is 800 of them.
+pub const IMAGE_REMOVE_BODY_MAX_BYTES: usize = 64 * 1024;
+/// A prune report (images, networks, volumes): 1 MiB is some 12000 entries. The prune has happened
+/// when its report is read, so this is far above what a host can produce.
+pub const PRUNE_BODY_MAX_BYTES: usize = 1024 * 1024;
+/// `GET /volumes`: 512 KiB is some 2300 volumes.
+pub const VOLUMES_BODY_MAX_BYTES: usize = 512 * 1024;
+/// `GET /networks/{id}`: 256 KiB holds well over 1000 attached containers.
+pub const NETWORK_INSPECT_BODY_MAX_BYTES: usize = 256 * 1024;
+/// Removing an image or a volume, pruning networks or volumes: dockerd deletes layers and data
+/// before it answers, seconds on an SD card. DockMon waits 60 s for these (spec 3.3); our error
+/// comes first.
+pub const MANAGE_SLOW_TIMEOUT_MS: u64 = 50_000;
+/// Pruning images: DockMon waits 120 s (spec 3.3); removing many layers on a Pi takes a while.
+pub const IMAGES_PRUNE_TIMEOUT_MS: u64 = 110_000;

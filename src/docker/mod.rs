@@ -10,9 +10,12 @@
 //! - [`logs`]: the multiplexed log stream cut apart and kept within a cap (pure), and the logs call.
 //! - [`list`]: the `list_containers` reply: Docker's list with three keys spliced in.
 //! - [`array`]: a JSON array read in slices, cut into its elements (the list, never held whole).
+//! - [`images`], [`volumes`], [`networks`]: DockMon's Images, Volumes and Networks pages' calls;
+//!   [`usage`]: which containers use which image, volume and network, from one list.
 pub mod array;
 pub mod client;
 pub mod endpoint;
+pub mod images;
 pub mod lines;
 pub mod list;
 pub mod logs;
@@ -20,7 +23,9 @@ pub mod networks;
 pub mod ops;
 pub mod stats;
 pub mod types;
+pub mod usage;
 pub mod version;
+pub mod volumes;
 
 pub use client::Client;
 pub use endpoint::Endpoint;

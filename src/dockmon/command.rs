@@ -13,6 +13,7 @@
 //! Adding a command: a variant of [`Command`], an arm in [`Command::from_name`], an arm in [`answer`]
 //! that calls the handler `module::handler(ctx, payload, id, out)` (see CONTRIBUTING.md).
 use super::context::Context;
+use super::manage;
 use super::msg::{self, Incoming, OpResult};
 use crate::docker::{self, Client};
 use crate::rfc3339;
@@ -323,16 +324,16 @@ pub async fn answer(ctx: &Context, req: &Request, scratch: &mut Vec<u8>, out: &m
         Command::DeployCompose(_payload) => not_supported("deploy_compose", id, out),
         Command::ScanComposeDirs(_payload) => not_supported("scan_compose_dirs", id, out),
         Command::ReadComposeFile(_payload) => not_supported("read_compose_file", id, out),
-        Command::ListImages(_payload) => not_supported("list_images", id, out),
-        Command::RemoveImage(_payload) => not_supported("remove_image", id, out),
-        Command::PruneImages(_payload) => not_supported("prune_images", id, out),
-        Command::ListNetworks(_payload) => not_supported("list_networks", id, out),
-        Command::CreateNetwork(_payload) => not_supported("create_network", id, out),
-        Command::DeleteNetwork(_payload) => not_supported("delete_network", id, out),
-        Command::PruneNetworks(_payload) => not_supported("prune_networks", id, out),
-        Command::ListVolumes(_payload) => not_supported("list_volumes", id, out),
-        Command::DeleteVolume(_payload) => not_supported("delete_volume", id, out),
-        Command::PruneVolumes(_payload) => not_supported("prune_volumes", id, out),
+        Command::ListImages(p) => manage::list_images(ctx, p.as_deref(), id, out).await,
+        Command::RemoveImage(p) => manage::remove_image(ctx, p.as_deref(), id, out).await,
+        Command::PruneImages(p) => manage::prune_images(ctx, p.as_deref(), id, out).await,
+        Command::ListNetworks(p) => manage::list_networks(ctx, p.as_deref(), id, out).await,
+        Command::CreateNetwork(p) => manage::create_network(ctx, p.as_deref(), id, out).await,
+        Command::DeleteNetwork(p) => manage::delete_network(ctx, p.as_deref(), id, out).await,
+        Command::PruneNetworks(p) => manage::prune_networks(ctx, p.as_deref(), id, out).await,
+        Command::ListVolumes(p) => manage::list_volumes(ctx, p.as_deref(), id, out).await,
+        Command::DeleteVolume(p) => manage::delete_volume(ctx, p.as_deref(), id, out).await,
+        Command::PruneVolumes(p) => manage::prune_volumes(ctx, p.as_deref(), id, out).await,
         Command::Unsupported { name } => {
             msg::write_response_error(out, id, &format!("unknown command: {name}"), &stamp())
         }

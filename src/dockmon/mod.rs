@@ -5,12 +5,14 @@
 //! - [`session`]: connect, register, serve, back off: a pure state machine that returns actions.
 //! - [`timing`]: backoff and keepalive, the session's clocks (time is an argument).
 //! - [`command`]: a backend frame → one typed `Command` → Docker calls → the reply.
+//! - [`manage`]: the Images, Networks and Volumes pages' commands (list, remove, create, prune).
 //! - [`context`]: what a handler may use: client, configuration, executor, sink, link state.
 //! - [`error`]: why a connection or registration failed, typed.
 
 pub mod command;
 pub mod context;
 pub mod error;
+pub mod manage;
 pub mod msg;
 pub mod register;
 pub mod session;
