@@ -11,3 +11,4 @@ pub mod context;
 pub mod msg;
 pub mod register;
 pub mod session;
+pub mod shell;
