@@ -197,3 +197,9 @@ pub const SHELL_SESSION_ID_MAX_BYTES: usize = 64;
 /// After a session closes, how long its exec may take to end (the shell gets SIGHUP when its stdin
 /// closes) before the agent reports it still running.
 pub const SHELL_EXIT_CHECK_MS: u64 = 3_000;
+
+// ---- Stats-service dual-send (spec 4.5) ----------------------------------------------------------
+
+/// Sample frames waiting for the ingest socket: the Go agent's channel size (spec 4.5). A frame is
+/// about 330 bytes, so a full queue holds about 85 KiB. When full, the new sample is dropped.
+pub const INGEST_QUEUE_MAX_COUNT: usize = 256;

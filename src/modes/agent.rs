@@ -196,6 +196,9 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
         (None, None) => return Err(Error::Config("no token".into())),
     };
     let mut using_permanent = cfg.permanent_token.is_some();
+    if using_permanent {
+        super::ingest::start(&ex, &cfg, tls_config.clone(), &token);
+    }
     let mut backoff = Backoff::new(cfg.reconnect_initial, cfg.reconnect_max);
     let mut dropped = Dropped::new();
     let mut last_failure = String::new();
@@ -225,6 +228,7 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
                         using_permanent = true;
                     }
                     persist_token(&cfg, &token);
+                    super::ingest::start(&ex, &cfg, tls_config.clone(), &token);
                 }
                 shared.link.up();
                 let end = serve(&ex, &shared, &ctx, ws, &wake_rx, &mut signals, &mode).await;
@@ -766,13 +770,11 @@ async fn sample_stats(ex: Rc<LocalExecutor<'static>>, shared: Rc<Shared>) {
                 } => {
                     let (s, n) = rfc3339::now();
                     let mut out = shared.outbox.borrow_mut().buffer();
-                    msg::write_event(
-                        &mut out,
-                        "container_stats",
-                        ContainerStats::new(id, name, stats, &rfc3339::seconds(s), false),
-                        &rfc3339::nanos(s, n),
-                    );
+                    let seconds = rfc3339::seconds(s);
+                    let payload = ContainerStats::new(id, name, stats, &seconds, false);
+                    msg::write_event(&mut out, "container_stats", &payload, &rfc3339::nanos(s, n));
                     shared.send(Class::Stats, out);
+                    super::ingest::offer(&payload);
                 }
                 other => super::log_report(&other),
             }
