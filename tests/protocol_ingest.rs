@@ -153,3 +153,27 @@ fn a_stalled_ingest_socket_changes_nothing_on_the_main_one() {
     assert_eq!(server.registrations().len(), 1, "{}", agent.log());
     assert!(!agent.log().contains("connection to DockMon lost"));
 }
+
+#[test]
+fn a_permanent_token_known_at_start_opens_the_ingest_socket_at_once() {
+    let server = DockmonServer::start(Options::default().with_token(TOKEN, None, None));
+    let front = IngestFront::start(server.port(), IngestMode::Accept);
+    // A permanent token the server does not know: registration keeps failing, the ingest socket
+    // is opened anyway (the Go agent starts it at process start, spec 4.5).
+    let agent = Agent::start(&front.url(), &[("PERMANENT_TOKEN", "perm-token-1")]);
+    let end = Instant::now() + T;
+    while front.hellos().is_empty() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let hellos = front.hellos();
+    assert!(!hellos.is_empty(), "{}", agent.log());
+    assert_eq!(
+        hellos[0].authorization.as_deref(),
+        Some("Bearer perm-token-1")
+    );
+    assert!(server.registrations().is_empty());
+    assert!(
+        !agent.log().contains("perm-token-1"),
+        "the token is never logged"
+    );
+}

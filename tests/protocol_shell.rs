@@ -314,3 +314,41 @@ fn rss_returns_to_its_level_once_sessions_end() {
         "RSS grew from {before} KiB to {after} KiB over {CAP} shell sessions"
     );
 }
+
+#[test]
+fn output_is_held_back_not_dropped_while_the_server_does_not_read() {
+    let mut cs = Containers::new("shell-pressure");
+    let id = cs.run("box", &["--network", "none"], &["sleep", "3600"]);
+    let server = server();
+    let agent = Agent::start(&server.url(), &[("LOG_LEVEL", "trace")]);
+    server.wait_for_agent(T);
+    shell_start(&server, "s-p", &id);
+    assert!(wait_action(&server, "s-p", "started", T).is_some());
+    // About 6.9 MB of output, 9 MB framed: more than the loopback socket buffers hold while the
+    // server stops reading, so the outbox fills and the session must stop reading its TTY.
+    shell_input(&server, "s-p", "seq 1 1000000; exit\n");
+    std::thread::sleep(Duration::from_millis(300));
+    server.set_half_open(true);
+    std::thread::sleep(Duration::from_secs(4));
+    server.set_half_open(false);
+    assert!(
+        wait_action(&server, "s-p", "closed", Duration::from_secs(60)).is_some(),
+        "{}",
+        agent.log()
+    );
+    let out = shell_output(&server, "s-p");
+    let numbers: Vec<u64> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    let want: Vec<u64> = (1..=1_000_000).collect();
+    assert!(
+        numbers == want,
+        "got {} numbers, first gap near {:?}",
+        numbers.len(),
+        numbers.iter().zip(&want).position(|(a, b)| a != b)
+    );
+    assert!(!agent.log().contains("outbox full"), "{}", agent.log());
+    assert!(
+        agent.log().contains("output held back"),
+        "the outbox never filled: the test proved nothing"
+    );
+    assert_eq!(server.registrations().len(), 1, "the connection stayed up");
+}

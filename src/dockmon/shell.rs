@@ -391,8 +391,12 @@ struct Session {
 }
 
 impl Session {
+    /// Queues a frame of this session, unless its connection has ended: the session belongs to that
+    /// connection, and a frame for it would only reach the next one.
     fn send(&self, action: &str, data: Option<&str>, error: Option<&str>) {
-        send(&*self.sink, &self.id, action, data, error);
+        if !self.ended.is_closed() {
+            send(&*self.sink, &self.id, action, data, error);
+        }
     }
 
     async fn run(&self, rx: Receiver<Input>) {
@@ -552,6 +556,7 @@ impl Session {
     /// Waits while the outbox holds `SHELL_OUTBOX_EVENTS_HIGH_COUNT` events or more.
     async fn room(&self) {
         while self.sink.queued(Class::Event) >= SHELL_OUTBOX_EVENTS_HIGH_COUNT {
+            log::trace!("shell session {}: outbox busy, output held back", self.id);
             // Closed (`Err`) is the signal: the writer sent something.
             let _ = self.sink.drained().recv().await;
         }
