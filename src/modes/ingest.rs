@@ -74,6 +74,24 @@ struct Handle {
     tx: Sender<Vec<u8>>,
     token: Rc<RefCell<String>>,
     dropping: Cell<bool>,
+    /// Buffers of sent frames, reused for the next samples (so a warmed-up sample allocates
+    /// nothing); at most `INGEST_POOL_MAX_COUNT`, the rest are freed.
+    pool: RefCell<heapless::Vec<Vec<u8>, INGEST_POOL_MAX_COUNT>>,
+}
+
+/// Frame buffers kept for reuse: one round of samples of a typical host; a full queue's worth would
+/// keep 85 KiB for nothing.
+const INGEST_POOL_MAX_COUNT: usize = 32;
+
+/// Gives a sent frame's buffer back to the pool (or frees it when the pool is full).
+fn recycle(mut frame: Vec<u8>) {
+    frame.clear();
+    INGEST.with(|slot| {
+        if let Some(h) = &*slot.borrow() {
+            // Full: the buffer is dropped, the stated policy.
+            let _ = h.pool.borrow_mut().push(frame);
+        }
+    });
 }
 
 thread_local! {
@@ -114,6 +132,7 @@ pub fn start(
             tx,
             token: token.clone(),
             dropping: Cell::new(false),
+            pool: RefCell::new(heapless::Vec::new()),
         })
     });
     log::info!("stats ingest to {url}");
@@ -127,11 +146,16 @@ pub fn offer(sample: &ContainerStats<'_>) {
         let Some(h) = &*slot else {
             return;
         };
-        let mut frame = Vec::with_capacity(384);
+        let mut frame = h
+            .pool
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(384));
         write_frame(&mut frame, sample);
         match h.tx.try_send(frame) {
             Ok(()) => h.dropping.set(false),
-            Err(TrySendError::Full(_)) => {
+            Err(TrySendError::Full(frame)) => {
+                let _ = h.pool.borrow_mut().push(frame);
                 if !h.dropping.replace(true) {
                     log::warn!(
                         "stats ingest queue full ({INGEST_QUEUE_MAX_COUNT} samples): dropping new samples until it drains"
@@ -240,7 +264,7 @@ async fn connect_and_send(
                     None
                 };
                 match smol::future::or(write, timeout).await {
-                    Some(Ok(())) => {}
+                    Some(Ok(())) => recycle(frame),
                     Some(Err(e)) => return Failure::Other(format!("write failed: {e}")),
                     None => {
                         return Failure::Other(format!(
