@@ -251,3 +251,33 @@ pub const NETWORK_INSPECT_BODY_MAX_BYTES: usize = 256 * 1024;
 pub const MANAGE_SLOW_TIMEOUT_MS: u64 = 50_000;
 /// Pruning images: DockMon waits 120 s (spec 3.3); removing many layers on a Pi takes a while.
 pub const IMAGES_PRUNE_TIMEOUT_MS: u64 = 110_000;
+// ---- Web shell (spec 3.8.6) --------------------------------------------------------------------------
+
+/// Answers of exec create (`{"Id":"…"}`, 70 bytes), resize (empty) and exec inspect (about 400 bytes).
+pub const EXEC_BODY_MAX_BYTES: usize = 4 * 1024;
+/// Shell sessions open at once. Each holds a Docker socket, one `SHELL_READ_BYTES` read buffer and its
+/// base64 text (about 10 KiB with the frame), and a shell process in the container; a browser opens one
+/// per terminal tab, and DockMon's UI shows one terminal at a time. The session past the cap gets an
+/// `error` frame.
+pub const SHELL_SESSIONS_MAX_COUNT: usize = 4;
+/// One read of TTY output, sent as one `shell_data` frame: the spec's chunk size (spec 3.8.6, ≤ 4096).
+pub const SHELL_READ_BYTES: usize = 4096;
+/// A shell stops reading its TTY while the outbox holds this many event frames, and waits until the
+/// writer drains it: output is slowed, never dropped (the outbox drops the oldest event when full).
+/// Below the smallest board's `outbox_events_max` (64, rpi-zero-2w) minus one frame per session.
+pub const SHELL_OUTBOX_EVENTS_HIGH_COUNT: usize = 32;
+/// Keystroke and resize messages queued for one session. When full, further input is dropped with a
+/// debug line: a browser that types faster than the container's TTY takes input is pasting, and the
+/// TTY itself would block it.
+pub const SHELL_INPUT_QUEUE_MAX_COUNT: usize = 64;
+/// Longest `session_id` kept (DockMon sends UUIDs, 36 characters).
+pub const SHELL_SESSION_ID_MAX_BYTES: usize = 64;
+/// After a session closes, how long its exec may take to end (the shell gets SIGHUP when its stdin
+/// closes) before the agent reports it still running.
+pub const SHELL_EXIT_CHECK_MS: u64 = 3_000;
+
+// ---- Stats-service dual-send (spec 4.5) ----------------------------------------------------------
+
+/// Sample frames waiting for the ingest socket: the Go agent's channel size (spec 4.5). A frame is
+/// about 330 bytes, so a full queue holds about 85 KiB. When full, the new sample is dropped.
+pub const INGEST_QUEUE_MAX_COUNT: usize = 256;

@@ -343,13 +343,16 @@ pub async fn answer(ctx: &Context, req: &Request, scratch: &mut Vec<u8>, out: &m
 /// Handles a frame that gets no reply (health-check configuration, spec 3.6.1; the web shell,
 /// 3.8.6): the one place for them. Returns false for a type this agent does not know, which the
 /// caller logs.
-pub fn notice(_ctx: &Context, frame: &Notice) -> bool {
+pub fn notice(ctx: &Context, frame: &Notice) -> bool {
     let kind = match frame {
         // Each arm becomes `module::notice(ctx, payload.as_deref())` when its module lands.
         Notice::HealthCheckConfigsSync(_payload) => "health_check_configs_sync",
         Notice::HealthCheckConfig(_payload) => "health_check_config",
         Notice::HealthCheckConfigRemove(_payload) => "health_check_config_remove",
-        Notice::ShellSession(_payload) => "shell_session",
+        Notice::ShellSession(p) => {
+            super::shell::handle(ctx, p.as_deref());
+            return true;
+        }
         Notice::Unknown { .. } => return false,
     };
     log::debug!("ignoring a `{kind}` frame (not implemented by this agent)");

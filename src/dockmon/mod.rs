@@ -7,6 +7,7 @@
 //! - [`command`]: a backend frame → one typed `Command` → Docker calls → the reply.
 //! - [`manage`]: the Images, Networks and Volumes pages' commands (list, remove, create, prune).
 //! - [`context`]: what a handler may use: client, configuration, executor, sink, link state.
+//! - [`shell`]: the web shell (`shell_session` in, `shell_data` out).
 //! - [`error`]: why a connection or registration failed, typed.
 
 pub mod command;
@@ -16,6 +17,7 @@ pub mod manage;
 pub mod msg;
 pub mod register;
 pub mod session;
+pub mod shell;
 pub mod timing;
 
 pub use command::Command;

@@ -231,6 +231,9 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
         // config::from_env refuses a configuration without either.
         (None, None) => return Err(Error::Config("no token".into())),
     };
+    if permanent {
+        super::ingest::start(&ex, &cfg, tls_config.clone(), &token);
+    }
     let mut session = Session::new(Settings {
         url: cfg.ws_url.to_string(),
         token,
@@ -305,7 +308,10 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
                     shared.outbox.borrow_mut().drop_stats();
                 }
                 Action::WaitUntil(at) => timer = Some(at),
-                Action::StoreToken(token) => persist_token(&cfg, &token),
+                Action::StoreToken(token) => {
+                    persist_token(&cfg, &token);
+                    super::ingest::start(&ex, &cfg, tls_config.clone(), &token);
+                }
                 Action::Run(request) => run_request(&ex, &shared, &ctx, request),
                 Action::Notice(notice) => {
                     if !command::notice(&ctx, &notice) {
@@ -763,13 +769,11 @@ async fn sample_stats(ex: Rc<LocalExecutor<'static>>, shared: Rc<Shared>) {
                 } => {
                     let (s, n) = rfc3339::now();
                     let mut out = shared.outbox.borrow_mut().buffer();
-                    msg::write_event(
-                        &mut out,
-                        "container_stats",
-                        ContainerStats::new(id, name, stats, &rfc3339::seconds(s), false),
-                        &rfc3339::nanos(s, n),
-                    );
+                    let seconds = rfc3339::seconds(s);
+                    let payload = ContainerStats::new(id, name, stats, &seconds, false);
+                    msg::write_event(&mut out, "container_stats", &payload, &rfc3339::nanos(s, n));
                     shared.send(Class::Stats, out);
+                    super::ingest::offer(&payload);
                 }
                 other => super::log_report(&other),
             }
