@@ -172,3 +172,14 @@ pub const LOGS_TAIL_DEFAULT_LINES: u32 = 100;
 /// once; the deadline guards a trickling engine and leaves 10 s of the backend's 30 s (spec 3.4) to send
 /// the reply.
 pub const LOGS_TIMEOUT_MS: u64 = 20_000;
+
+// ---- Drop-in install: privilege drop, proxies, tcp:// engines (issue 12) ---------------------------
+
+/// Entries of `DATA_PATH` handed to the unprivileged uid when the image drops root (src/privilege.rs).
+/// A Go agent leaves `permanent_token`, `update.lock`, `cleanup.json` and `stacks/` (a few files per
+/// compose project); 10 000 covers hundreds of projects while bounding the walk on a mistaken
+/// `DATA_PATH=/`.
+pub const DATA_TAKEOVER_MAX_ENTRIES: usize = 10_000;
+/// A proxy's answer to `CONNECT` (src/proxy.rs): a status line and a few headers (`Proxy-Agent`,
+/// `Date`); squid's and tinyproxy's are under 200 bytes. Held on the stack while connecting.
+pub const PROXY_ANSWER_MAX_BYTES: usize = 2 * 1024;
