@@ -174,7 +174,7 @@ fn the_ui_run_line_works_unchanged_drops_root_and_takes_over_a_go_agent_volume()
     run(&ui_line(&agent, &volume, &server.url(), &tag));
     let first = server
         .try_wait_for_agent(Duration::from_secs(30))
-        .unwrap_or_else(|| panic!("no registration; logs:\n{}", docker(&["logs", &agent])));
+        .unwrap_or_else(|| panic!("no registration; logs:\n{}", docker_ok(&["logs", &agent]).1));
     assert!(!first.reconnect);
     let list_id = server.send_command("list_containers", Value::Null);
     let reply = server.wait_reply(&list_id, Duration::from_secs(20));
@@ -205,7 +205,8 @@ fn the_ui_run_line_works_unchanged_drops_root_and_takes_over_a_go_agent_volume()
     assert_eq!(field(&status, "NoNewPrivs:"), "1", "{status}");
     let ps = docker(&["top", &agent, "-o", "uid,pid,comm"]);
     assert!(ps.lines().skip(1).all(|l| l.starts_with("1000 ")), "{ps}");
-    let logs = docker(&["logs", &agent]);
+    // The agent logs on stderr: docker_ok keeps both streams.
+    let (_, logs) = docker_ok(&["logs", &agent]);
     assert!(logs.contains("dropped root: running as uid 1000"), "{logs}");
     assert!(
         !logs.contains(TOKEN) && !logs.contains(&first.permanent_token),
@@ -258,9 +259,12 @@ fn the_ui_run_line_works_unchanged_drops_root_and_takes_over_a_go_agent_volume()
         std::thread::sleep(Duration::from_millis(100));
     }
     let regs = server.registrations();
-    let again = regs
-        .get(registrations)
-        .unwrap_or_else(|| panic!("no reconnect; logs:\n{}", docker(&["logs", &again_name])));
+    let again = regs.get(registrations).unwrap_or_else(|| {
+        panic!(
+            "no reconnect; logs:\n{}",
+            docker_ok(&["logs", &again_name]).1
+        )
+    });
     assert!(
         again.reconnect,
         "a new registration instead of the Go agent's token"

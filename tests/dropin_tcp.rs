@@ -6,9 +6,9 @@
 #[path = "support/dockmon_server.rs"]
 #[allow(dead_code)]
 mod dockmon_server;
-mod support;
 #[path = "support/dropin.rs"]
 mod dropin;
+mod support;
 
 use dockmon_server::{DockmonServer, Options};
 use serde_json::Value;
@@ -18,9 +18,9 @@ use support::*;
 const TOKEN: &str = "reg-token-tcp";
 const SOCK: &str = "/var/run/docker.sock";
 
-fn target() -> (Containers, String) {
+fn target(name: &str) -> (Containers, String) {
     let mut cs = Containers::new("dropin-tcp");
-    let id = cs.run("target", &["--network", "none"], &["sleep", "600"]);
+    let id = cs.run(name, &["--network", "none"], &["sleep", "600"]);
     (cs, id)
 }
 
@@ -28,7 +28,10 @@ fn target() -> (Containers, String) {
 fn snapshot_lists(env: &[(&str, &str)], id: &str) {
     let (ok, out, err) = dropin::run_once(&["snapshot"], env, Duration::from_secs(60));
     assert!(ok, "snapshot failed: {err}");
-    assert!(out.contains(id), "container {id} not in the snapshot:\n{out}\n{err}");
+    assert!(
+        out.contains(id),
+        "container {id} not in the snapshot:\n{out}\n{err}"
+    );
 }
 
 /// Agent mode over `env`: registers and lists `id`.
@@ -44,14 +47,16 @@ fn agent_lists(env: &[(&str, &str)], id: &str) {
         .unwrap_or_else(|| panic!("no registration:\n{}", agent.log()));
     let list_id = server.send_command("list_containers", Value::Null);
     let reply = server.wait_reply(&list_id, Duration::from_secs(20));
-    let listed = reply["payload"].as_array().expect("payload array");
+    let listed = reply["payload"]
+        .as_array()
+        .unwrap_or_else(|| panic!("list_containers: {reply}\n{}", agent.log()));
     assert!(listed.iter().any(|c| c["Id"] == id), "not listed");
 }
 
 #[test]
 fn plain_tcp_engine() {
     require_engine();
-    let (_cs, id) = target();
+    let (_cs, id) = target("plain");
     let port = dropin::free_port();
     let _relay = dropin::socat(
         &format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"),
@@ -73,8 +78,9 @@ fn plain_tcp_engine() {
     );
     assert!(!ok);
     assert!(
-        err.contains(&format!("cannot reach Docker at {closed}: connection refused"))
-            && err.contains("DOCKER_HOST"),
+        err.contains(&format!(
+            "cannot reach Docker at {closed}: connection refused"
+        )) && err.contains("DOCKER_HOST"),
         "{err}"
     );
 }
@@ -82,7 +88,7 @@ fn plain_tcp_engine() {
 #[test]
 fn tls_tcp_engine_with_client_certificates() {
     require_engine();
-    let (_cs, id) = target();
+    let (_cs, id) = target("tls");
     let pki = tempdir("tcp-pki");
     dropin::pki(&pki, "engine");
     let port = dropin::free_port();
@@ -150,7 +156,8 @@ fn tls_tcp_engine_with_client_certificates() {
     );
     assert!(!ok);
     assert!(
-        err.contains("DOCKER_CERT_PATH=/nonexistent-dmt: ca.pem:") && err.contains("DOCKER_TLS_VERIFY"),
+        err.contains("DOCKER_CERT_PATH=/nonexistent-dmt: ca.pem:")
+            && err.contains("DOCKER_TLS_VERIFY"),
         "{err}"
     );
 

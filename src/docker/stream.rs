@@ -107,12 +107,16 @@ pub fn tls_config(dir: &Path) -> Result<Arc<rustls::ClientConfig>, String> {
     let chain = read_certs("cert.pem")?;
     let key =
         PrivateKeyDer::from_pem_file(dir.join("key.pem")).map_err(|e| format!("key.pem: {e}"))?;
-    let config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+    let mut config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
         .with_client_auth_cert(chain, key)
         .map_err(|e| format!("cert.pem/key.pem: {e}"))?;
+    // No session resumption: connections to the engine are few and pooled, so it saves little, and
+    // an OpenSSL server that verifies client certificates without a session id context (socat, stunnel
+    // setups in front of a socket) answers a resumption attempt with an internal_error alert.
+    config.resumption = rustls::client::Resumption::disabled();
     Ok(Arc::new(config))
 }
 

@@ -223,6 +223,12 @@ impl Agent {
             .env("LOG_LEVEL", "debug")
             .env("RECONNECT_INITIAL", "200ms")
             .env("RECONNECT_MAX", "1s")
+            // One engine registers several times with the same server: each agent is its own host.
+            .env("FORCE_UNIQUE_REGISTRATION", "true")
+            .env(
+                "AGENT_NAME",
+                data.file_name().unwrap().to_string_lossy().into_owned(),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
