@@ -3,8 +3,9 @@
 //! lists containers, runs as uid 1000 with the socket's group once started, and takes over a data
 //! volume that DockMon's Go agent left root-owned (`permanent_token` 0600) without registering anew.
 //!
-//! Needs the static amd64 binary from `scripts/dist --targets amd64` (the image is FROM scratch);
-//! `DROPIN_DIST` names another folder with `dockmon-agent-linux-amd64`.
+//! The image is FROM scratch, so it needs the static amd64 binary: the test builds it with
+//! `scripts/dist --targets amd64` in `target/dropin-dist` (a few minutes the first time), or takes
+//! `DROPIN_DIST/dockmon-agent-linux-amd64`.
 #[path = "support/dockmon_server.rs"]
 #[allow(dead_code)]
 mod dockmon_server;
@@ -53,15 +54,33 @@ fn docker_ok(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// Builds the image with scripts/image from the dist binary.
+/// Builds the image with scripts/image from a static binary of this tree: `DROPIN_DIST` if set (a
+/// folder with `dockmon-agent-linux-amd64`), else `scripts/dist --targets amd64` into
+/// `target/dropin-dist` (its own target folder: the `cargo test` running this holds the lock of the
+/// usual one; cargo makes it a no-op when nothing changed).
 fn build_image(tag: &str) {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dist = std::env::var("DROPIN_DIST")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo.join("dist"));
+    let dist = match std::env::var("DROPIN_DIST") {
+        Ok(d) => PathBuf::from(d),
+        Err(_) => {
+            let target = repo.join("target/dropin-dist");
+            let out = target.join("out");
+            let status = Command::new(repo.join("scripts/dist"))
+                .args(["--targets", "amd64", "--out", out.to_str().unwrap()])
+                .env("CARGO_TARGET_DIR", &target)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            assert!(
+                status.success(),
+                "scripts/dist --targets amd64 failed (output above)"
+            );
+            out
+        }
+    };
     assert!(
         dist.join("dockmon-agent-linux-amd64").exists(),
-        "{}/dockmon-agent-linux-amd64 is missing: run `scripts/dist --targets amd64` first",
+        "{}/dockmon-agent-linux-amd64 is missing",
         dist.display()
     );
     let out = Command::new(repo.join("scripts/image"))
@@ -135,7 +154,6 @@ fn run(args: &[String]) -> String {
 fn the_ui_run_line_works_unchanged_drops_root_and_takes_over_a_go_agent_volume() {
     require_engine();
     ensure_image();
-    let watchdog = Instant::now();
     let pid = std::process::id();
     let tag = format!("dmt-dropin-agent:{pid}");
     let mut objects = Objects {
@@ -144,6 +162,8 @@ fn the_ui_run_line_works_unchanged_drops_root_and_takes_over_a_go_agent_volume()
         images: vec![tag.clone()],
     };
     build_image(&tag);
+    // The watchdog counts from here: the first build of the static binary takes minutes.
+    let watchdog = Instant::now();
     let sock_gid = {
         use std::os::unix::fs::MetadataExt;
         std::fs::metadata("/var/run/docker.sock").unwrap().gid()

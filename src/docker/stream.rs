@@ -174,3 +174,20 @@ pub async fn dial_tcp(
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_files_are_named_in_errors() {
+        let e = tls_config(Path::new("/nonexistent-dmt")).unwrap_err();
+        assert!(e.starts_with("ca.pem: "), "{e}");
+        let dir = std::env::temp_dir().join(format!("dmt-stream-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ca.pem"), "no certificate here\n").unwrap();
+        let e = tls_config(&dir).unwrap_err();
+        assert!(e.starts_with("ca.pem: no certificate"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
