@@ -8,9 +8,11 @@
 //! http              HTTP/1.1 wire: request heads, response heads, body decoders, one connection
 //! ws                WebSocket wire (RFC 6455, client side) and its connection
 //! dns, tls          host names → addresses without blocking; the rustls client configuration
+//! proxy             HTTP_PROXY/HTTPS_PROXY/NO_PROXY and the CONNECT tunnel to DockMon
 //! docker            the Engine API over the unix socket: endpoint, version, calls, stats math
 //! host, identity    host stats from /proc; container ID, hostname, host IPs
 //! token             the permanent token file
+//! privilege         dropping root in the image before any other thread exists
 //! board, sampler    board profiles; the stats budget, container table, stats sources and the loop
 //! dockmon, outbox   the DockMon protocol: messages, registration, commands; the send queue
 //! config, cli       environment → Config and argv → Command, pure
@@ -38,6 +40,8 @@ pub mod limits;
 pub mod logging;
 pub mod modes;
 pub mod outbox;
+pub mod privilege;
+pub mod proxy;
 pub mod rfc3339;
 pub mod sampler;
 pub mod tls;

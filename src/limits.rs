@@ -281,3 +281,13 @@ pub const SHELL_EXIT_CHECK_MS: u64 = 3_000;
 /// Sample frames waiting for the ingest socket: the Go agent's channel size (spec 4.5). A frame is
 /// about 330 bytes, so a full queue holds about 85 KiB. When full, the new sample is dropped.
 pub const INGEST_QUEUE_MAX_COUNT: usize = 256;
+// ---- Drop-in install: privilege drop, proxies, tcp:// engines (issue 12) ---------------------------
+
+/// Entries of `DATA_PATH` handed to the unprivileged uid when the image drops root (src/privilege.rs).
+/// A Go agent leaves `permanent_token`, `update.lock`, `cleanup.json` and `stacks/` (a few files per
+/// compose project); 10 000 covers hundreds of projects while bounding the walk on a mistaken
+/// `DATA_PATH=/`.
+pub const DATA_TAKEOVER_MAX_ENTRIES: usize = 10_000;
+/// A proxy's answer to `CONNECT` (src/proxy.rs): a status line and a few headers (`Proxy-Agent`,
+/// `Date`); squid's and tinyproxy's are under 200 bytes. Held on the stack while connecting.
+pub const PROXY_ANSWER_MAX_BYTES: usize = 2 * 1024;

@@ -35,6 +35,9 @@ fn main() -> ExitCode {
         }
         Command::Snapshot { window } => {
             init_local_logging();
+            if let Err(code) = drop_root(None, false) {
+                return code;
+            }
             let mut out = std::io::stdout().lock();
             exit(modes::run_local(|ex| {
                 modes::snapshot::run(ex, window, &mut out)
@@ -42,6 +45,9 @@ fn main() -> ExitCode {
         }
         Command::Watch { interval, format } => {
             init_local_logging();
+            if let Err(code) = drop_root(None, false) {
+                return code;
+            }
             let mut out = std::io::stdout().lock();
             exit(modes::run_local(|ex| {
                 modes::watch::run(ex, interval, format, tty, &mut out)
@@ -49,6 +55,10 @@ fn main() -> ExitCode {
         }
         Command::Check => {
             let cfg = load_config();
+            let data = cfg.as_ref().ok().map(|c| c.data_path.clone());
+            if let Err(code) = drop_root(data.as_deref(), false) {
+                return code;
+            }
             let mut out = std::io::stdout().lock();
             if modes::run_local(|_| modes::check::run(cfg, &mut out)) {
                 ExitCode::SUCCESS
@@ -86,6 +96,9 @@ fn main() -> ExitCode {
                 dockmon_agent::COMMIT,
                 cfg.ws_url
             );
+            if let Err(code) = drop_root(Some(&cfg.data_path), true) {
+                return code;
+            }
             exit(modes::run_local(|ex| modes::agent::run(ex, cfg)))
         }
     }
@@ -100,6 +113,55 @@ fn load_config() -> Result<config::Config, config::Error> {
             Err(e) => Err(e),
         },
     )
+}
+
+/// Drops root as `AGENT_UID` asks (src/privilege.rs), before the executor exists: async-io starts
+/// its reactor thread on first use, and set*id acts on the calling thread only. `data` is handed to
+/// the new uid first. The agent logs what it did; local modes only say so when it fails.
+fn drop_root(data: Option<&Path>, log_it: bool) -> Result<(), ExitCode> {
+    use dockmon_agent::privilege::{self, Plan};
+    let socket = docker_socket().and_then(|p| privilege::owner_of(&p));
+    let agent_uid = std::env::var("AGENT_UID").ok();
+    let euid = rustix::process::geteuid().as_raw();
+    let plan = match privilege::plan(euid, agent_uid.as_deref(), socket) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("dockmon-agent: {e}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    match privilege::apply(&plan, data) {
+        Err(e) => {
+            log::error!("{e}");
+            eprintln!("dockmon-agent: {e}");
+            Err(ExitCode::from(1))
+        }
+        Ok(applied) => {
+            if let Some(why) = &applied.data_problem {
+                log::warn!("DATA_PATH could not be wholly handed to the agent's uid: {why}");
+            }
+            if !log_it {
+                return Ok(());
+            }
+            match &plan {
+                Plan::NotRoot => {}
+                Plan::StayRoot(why) => log::info!("running as root ({why})"),
+                Plan::Drop { uid, gid, groups } => log::info!(
+                    "dropped root: running as uid {uid}, gid {gid}, supplementary groups {groups:?} (the Docker socket's group); {} entries of DATA_PATH taken over",
+                    applied.taken_over
+                ),
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The engine's unix socket path, if `DOCKER_HOST` (or the usual paths) name one.
+fn docker_socket() -> Option<std::path::PathBuf> {
+    dockmon_agent::docker::endpoint::from_env()
+        .ok()?
+        .unix_path()
+        .map(Path::to_path_buf)
 }
 
 /// `health`: asks the running agent over its abstract socket.

@@ -9,10 +9,9 @@
 //! logs a warning at startup). Signatures in the handshake are still checked, so the session keys
 //! belong to whoever holds the certificate's key.
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider, KeyProvider};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::sign::SigningKey;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -47,30 +46,12 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// The provider every TLS object of the agent uses: ring's cipher suites, key exchange groups and
-/// signature verification, but no private-key loading. The agent never presents a client
-/// certificate, and ring's key provider (RSA, ECDSA and Ed25519 signing keys) was 29 KB of the
-/// aarch64 binary, linked only because the default provider refers to it (issue #6).
+/// The provider every TLS object of the agent uses: ring's cipher suites, key exchange groups,
+/// signature verification and private-key loader. The key loader (RSA, ECDSA and Ed25519 signing
+/// keys) had been left out to save 29 KB of the aarch64 binary (issue #6); it is back for the client
+/// certificate of a `tcp://` engine with `DOCKER_TLS_VERIFY` (issue 12, src/docker/stream.rs).
 pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(CryptoProvider {
-        key_provider: &NoPrivateKeys,
-        ..rustls::crypto::ring::default_provider()
-    })
-}
-
-/// A key provider that loads no key: client authentication is not supported.
-#[derive(Debug)]
-struct NoPrivateKeys;
-
-impl KeyProvider for NoPrivateKeys {
-    fn load_private_key(
-        &self,
-        _key_der: PrivateKeyDer<'static>,
-    ) -> Result<Arc<dyn SigningKey>, rustls::Error> {
-        Err(rustls::Error::General(
-            "client certificates are not supported".to_string(),
-        ))
-    }
+    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// Builds the client configuration. Returns it and how many extra roots `SSL_CERT_FILE` added.
@@ -218,7 +199,7 @@ mod tests {
     }
 
     #[test]
-    fn the_provider_keeps_rings_algorithms_but_loads_no_private_key() {
+    fn the_provider_is_rings_and_loads_private_keys() {
         let ours = provider();
         let ring = rustls::crypto::ring::default_provider();
         let suites = |p: &CryptoProvider| {
@@ -234,7 +215,8 @@ mod tests {
             ours.signature_verification_algorithms.supported_schemes(),
             ring.signature_verification_algorithms.supported_schemes()
         );
-        let key = PrivateKeyDer::Pkcs8(vec![0x30, 0x00].into());
+        // A malformed key is refused with an error, not a panic.
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(vec![0x30, 0x00].into());
         assert!(ours.key_provider.load_private_key(key).is_err());
     }
 

@@ -51,7 +51,7 @@ fn json(body: &str) -> Vec<u8> {
 
 fn client(route: impl Fn(&str, &str) -> Vec<u8> + Send + 'static) -> Client {
     let sock = fake_engine(route);
-    let endpoint = Endpoint { path: sock };
+    let endpoint = Endpoint::Unix(sock);
     smol::block_on(Client::connect(endpoint)).expect("the fake answers the ping")
 }
 

@@ -1,4 +1,5 @@
-//! The Engine API calls, over `Async<UnixStream>` with a small keep-alive pool.
+//! The Engine API calls, over the unix socket, TCP or TLS ([`super::stream`]) with a small keep-alive
+//! pool.
 //!
 //! Every call has a body cap (`limits::*_BODY_MAX_BYTES`) and a deadline covering write, head and body,
 //! so a stalled or trickling engine is an error naming the call, not a hang. Response bodies go into
@@ -11,6 +12,7 @@
 //! request is sent once more on a fresh connection.
 use super::endpoint::{self, Endpoint};
 use super::lines::Lines;
+use super::stream::{self, DialError};
 use super::types::{ContainerSummary, ErrorBody, Info, Version};
 use super::version::{self, ApiVersion};
 use super::{stats, Error, Unreachable};
@@ -22,15 +24,19 @@ use async_io::{Async, Timer};
 use serde::Deserialize;
 use std::cell::RefCell;
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::time::Duration;
 
-pub(super) type UnixConn = Conn<Async<UnixStream>>;
+/// A connection to the engine (unix, TCP or TLS).
+pub(super) type UnixConn = Conn<stream::Stream>;
 
 /// A client of one engine. Cheap to share behind an `Rc` between tasks of the local executor.
 pub struct Client {
     endpoint: Endpoint,
     api: ApiVersion,
     idle: RefCell<heapless::Vec<UnixConn, IDLE_CONN_MAX_COUNT>>,
+    /// The TLS configuration of a `tcp://` engine with `DOCKER_TLS_VERIFY`, built once.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// `Host` header value: Docker ignores it; the Go SDK sends `docker` over unix sockets too.
@@ -39,10 +45,20 @@ pub(super) const HOST: &str = "docker";
 impl Client {
     /// Connects to `endpoint`, pings it and negotiates the API version.
     pub async fn connect(endpoint: Endpoint) -> Result<Client, Error> {
+        let tls = match &endpoint {
+            Endpoint::Tcp { tls: Some(dir), .. } => {
+                Some(stream::tls_config(dir).map_err(|problem| Error::TlsFiles {
+                    dir: dir.clone(),
+                    problem,
+                })?)
+            }
+            _ => None,
+        };
         let mut client = Client {
             endpoint,
             api: ApiVersion::of(API_VERSION_MIN),
             idle: RefCell::new(heapless::Vec::new()),
+            tls,
         };
         let mut buf = Vec::new();
         let head = client
@@ -344,24 +360,43 @@ impl Client {
             endpoint: self.endpoint.to_string(),
             why,
         };
-        let connect = async { Some(Async::<UnixStream>::connect(&self.endpoint.path).await) };
+        let kind = |e: &std::io::Error| match e.kind() {
+            std::io::ErrorKind::NotFound => Unreachable::NoSuchFile,
+            std::io::ErrorKind::PermissionDenied => Unreachable::PermissionDenied,
+            std::io::ErrorKind::ConnectionRefused => Unreachable::Refused,
+            kind => Unreachable::Other(kind),
+        };
+        let path = match &self.endpoint {
+            Endpoint::Unix(path) => path,
+            Endpoint::Tcp { host, port, .. } => {
+                return match stream::dial_tcp(host, *port, self.tls.as_ref()).await {
+                    Ok(s) => Ok(Conn::new(s)),
+                    Err(DialError::Io(None)) => Err(unreachable(Unreachable::Timeout)),
+                    Err(DialError::Io(Some(e))) => Err(unreachable(kind(&e))),
+                    Err(DialError::Resolve(message) | DialError::Handshake(message)) => {
+                        Err(Error::Handshake {
+                            endpoint: self.endpoint.to_string(),
+                            message,
+                        })
+                    }
+                };
+            }
+        };
+        let connect = async { Some(Async::<UnixStream>::connect(path).await) };
         let timeout = async {
             Timer::after(Duration::from_millis(CONNECT_TIMEOUT_MS)).await;
             None
         };
         match smol::future::or(connect, timeout).await {
             None => Err(unreachable(Unreachable::Timeout)),
-            Some(Ok(stream)) => Ok(Conn::new(stream)),
+            Some(Ok(s)) => Ok(Conn::new(stream::Stream::Unix(s))),
             Some(Err(e)) => Err(unreachable(match e.kind() {
-                std::io::ErrorKind::NotFound => Unreachable::NoSuchFile,
-                std::io::ErrorKind::PermissionDenied => Unreachable::PermissionDenied,
                 std::io::ErrorKind::ConnectionRefused
-                    if self.endpoint.path.exists() && !endpoint::is_socket(&self.endpoint.path) =>
+                    if path.exists() && !endpoint::is_socket(path) =>
                 {
                     Unreachable::NotASocket
                 }
-                std::io::ErrorKind::ConnectionRefused => Unreachable::Refused,
-                kind => Unreachable::Other(kind),
+                _ => kind(&e),
             })),
         }
     }

@@ -17,14 +17,13 @@ use super::{Client, Error};
 use crate::http::conn::Deadline;
 use crate::http::request;
 use crate::limits::*;
-use async_io::Async;
+
 use serde::{Deserialize, Serialize};
-use std::os::unix::net::UnixStream;
 
 /// The raw TTY stream of a started exec, and the bytes Docker sent right after the upgrade head.
 pub struct Attached {
     /// The socket, now carrying the TTY.
-    pub stream: Async<UnixStream>,
+    pub stream: super::stream::Stream,
     /// Output already read with the head (often empty).
     pub early: Vec<u8>,
 }

@@ -1,4 +1,4 @@
-//! The Docker Engine API over the unix socket. Builds on [`crate::http`]; knows nothing of DockMon.
+//! The Docker Engine API over the unix socket or TCP (with TLS). Builds on [`crate::http`]; knows nothing of DockMon.
 //!
 //! - [`endpoint`]: which socket (`DOCKER_HOST`, else the usual paths), pure.
 //! - [`version`]: API version parsing and negotiation, pure.
@@ -6,6 +6,7 @@
 //! - [`types`]: the fields we read from Docker's JSON, borrowed from the caller's buffer.
 //! - [`lines`]: newline-delimited JSON streams (`/events`, streamed stats) cut into bounded lines.
 //! - [`stats`]: the stats math, pure.
+//! - [`stream`]: the connection: unix socket, TCP or TLS (`DOCKER_TLS_VERIFY`).
 //! - [`ops`]: start, stop, restart, kill, rename, remove; image digests and the daemon's start time.
 //! - [`logs`]: the multiplexed log stream cut apart and kept within a cap (pure), and the logs call.
 //! - [`list`]: the `list_containers` reply: Docker's list with three keys spliced in.
@@ -16,14 +17,15 @@
 pub mod array;
 pub mod client;
 pub mod endpoint;
-pub mod images;
 pub mod exec;
+pub mod images;
 pub mod lines;
 pub mod list;
 pub mod logs;
 pub mod networks;
 pub mod ops;
 pub mod stats;
+pub mod stream;
 pub mod types;
 pub mod usage;
 pub mod version;
@@ -58,6 +60,20 @@ pub enum Error {
     UnsupportedHost(String),
     /// `DOCKER_HOST` is not a URL we understand.
     BadHost(String),
+    /// The TLS files of a `tcp://` engine (`DOCKER_CERT_PATH`) are missing or unusable.
+    TlsFiles {
+        /// `DOCKER_CERT_PATH`.
+        dir: std::path::PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The TLS handshake with a `tcp://` engine failed (its certificate, or ours, was refused).
+    Handshake {
+        /// `tcp://host:port`.
+        endpoint: String,
+        /// rustls' reason.
+        message: String,
+    },
     /// Connecting to the socket failed.
     Unreachable {
         /// `unix:///path`.
@@ -121,16 +137,29 @@ impl fmt::Display for Error {
         match self {
             Error::UnsupportedHost(h) => write!(
                 f,
-                "DOCKER_HOST={h} is not supported yet: only unix:// sockets are; mount the socket and set DOCKER_HOST=unix:///var/run/docker.sock"
+                "DOCKER_HOST={h} is not supported: use unix:///path/to/docker.sock or tcp://host:port (with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH for TLS)"
             ),
             Error::BadHost(h) => write!(
                 f,
-                "DOCKER_HOST={h:?} is not a Docker endpoint; use unix:///path/to/docker.sock"
+                "DOCKER_HOST={h:?} is not a Docker endpoint; use unix:///path/to/docker.sock or tcp://host:port"
+            ),
+            Error::TlsFiles { dir, problem } => write!(
+                f,
+                "DOCKER_CERT_PATH={}: {problem}; with DOCKER_TLS_VERIFY set it must hold ca.pem (the engine's CA), cert.pem and key.pem (this client's certificate and key)",
+                dir.display()
+            ),
+            Error::Handshake { endpoint, message } => write!(
+                f,
+                "cannot reach Docker at {endpoint}: TLS handshake failed: {message}; check ca.pem, cert.pem and key.pem in DOCKER_CERT_PATH (or unset DOCKER_TLS_VERIFY for a plain tcp:// engine)"
             ),
             Error::Unreachable { endpoint, why } => match why {
                 Unreachable::NoSuchFile => write!(
                     f,
                     "cannot reach Docker at {endpoint}: no such file; is dockerd running? set DOCKER_HOST"
+                ),
+                Unreachable::Refused if endpoint.starts_with("tcp://") => write!(
+                    f,
+                    "cannot reach Docker at {endpoint}: connection refused; is dockerd listening there? check DOCKER_HOST"
                 ),
                 Unreachable::PermissionDenied => write!(
                     f,

@@ -30,6 +30,9 @@ pub enum Connect {
     Tls(std::io::Error),
     /// The TLS handshake did not finish within the connect timeout.
     TlsTimeout,
+    /// The proxy settings are unusable, or the proxy refused or did not answer the tunnel; the
+    /// text names the proxy (never its credentials) and the variable it came from.
+    Proxy(String),
 }
 
 impl Connect {
@@ -62,6 +65,7 @@ impl fmt::Display for Connect {
             Connect::ServerName(e) => write!(f, "{e}"),
             Connect::Tls(e) => write!(f, "tls handshake: {e}"),
             Connect::TlsTimeout => write!(f, "tls handshake: timed out"),
+            Connect::Proxy(why) => write!(f, "{why}"),
         }
     }
 }

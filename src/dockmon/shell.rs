@@ -37,14 +37,13 @@ use crate::limits::*;
 use crate::outbox::Class;
 use crate::rfc3339;
 use crate::ws::base64;
-use async_io::{Async, Timer};
+use async_io::Timer;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use smol::channel::{Receiver, Sender, TrySendError};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
-use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -489,7 +488,7 @@ impl Session {
     async fn stream(
         &self,
         exec: &str,
-        stream: Async<UnixStream>,
+        stream: crate::docker::stream::Stream,
         early: &[u8],
         rx: &Receiver<Input>,
         first_line: &mut heapless::String<200>,
@@ -500,12 +499,13 @@ impl Session {
             remember(chunk, first_line);
             self.send_data(chunk, &mut text);
         }
-        let stream = &stream;
+        // Read and written at once: a TLS stream (tcp:// engines) needs the two halves split.
+        let (mut reader, mut writer) = smol::io::split(stream);
         let output = async {
             let mut buf = vec![0u8; SHELL_READ_BYTES];
             loop {
                 self.room().await;
-                match (&*stream).read(&mut buf).await {
+                match reader.read(&mut buf).await {
                     Ok(0) => return End::Eof,
                     Ok(n) => {
                         remember(&buf[..n], first_line);
@@ -519,7 +519,7 @@ impl Session {
             loop {
                 match rx.recv().await {
                     Ok(Input::Data(bytes)) => {
-                        let write = async { Some((&*stream).write_all(&bytes).await) };
+                        let write = async { Some(writer.write_all(&bytes).await) };
                         let timeout = async {
                             Timer::after(WRITE_TIMEOUT).await;
                             None

@@ -41,7 +41,6 @@ use smol::lock::Semaphore;
 use smol::LocalExecutor;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::net::TcpStream;
 use std::ops::ControlFlow;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -511,8 +510,12 @@ async fn connect_docker_patiently(
     cfg: &Config,
     signals: &mut async_signal::Signals,
 ) -> Result<Client, Error> {
-    let endpoint = crate::docker::endpoint::select(
-        cfg.docker_host.as_deref(),
+    // DOCKER_HOST from the configuration; TLS settings (tcp://) as the docker CLI reads them.
+    let endpoint = crate::docker::endpoint::select_env(
+        |k| match k {
+            "DOCKER_HOST" => cfg.docker_host.clone(),
+            _ => std::env::var(k).ok(),
+        },
         crate::docker::endpoint::is_socket,
     )
     .map_err(|e| Error::Config(e.to_string()))?;
@@ -651,34 +654,14 @@ async fn connect(
     .map_err(SessionError::Upgrade)
 }
 
-/// Resolves the server's host (without blocking the thread), connects over TCP to the first address
-/// that answers, and adds TLS for `wss://`.
+/// Connects over TCP to the server (directly, or through the HTTP proxy the environment names for
+/// it: modes/dial.rs), and adds TLS for `wss://` (inside the proxy's tunnel).
 pub async fn open_transport(
     url: &crate::config::WsUrl,
     tls_config: Option<Arc<rustls::ClientConfig>>,
 ) -> Result<Transport, Connect> {
-    let addrs = crate::dns::resolve(&url.host, url.port)
-        .await
-        .map_err(Connect::Resolve)?;
-    let mut last_err = Connect::NoAddress;
-    let mut tcp = None;
-    for addr in addrs.iter() {
-        let connect = async { Some(Async::<TcpStream>::connect(*addr).await) };
-        let timeout = async {
-            Timer::after(Duration::from_millis(DOCKMON_CONNECT_TIMEOUT_MS)).await;
-            None
-        };
-        match smol::future::or(connect, timeout).await {
-            Some(Ok(s)) => {
-                tcp = Some(s);
-                break;
-            }
-            Some(Err(error)) => last_err = Connect::Tcp { addr: *addr, error },
-            None => last_err = Connect::TcpTimeout { addr: *addr },
-        }
-    }
-    let tcp = tcp.ok_or(last_err)?;
-    let _ = tcp.get_ref().set_nodelay(true);
+    // Directly or through the environment's proxy (modes/dial.rs).
+    let tcp = super::dial::connect(url).await?;
     match tls_config {
         None => Ok(Transport::Plain(tcp)),
         Some(config) => {

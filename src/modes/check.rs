@@ -20,8 +20,7 @@ pub async fn run(cfg: Result<Config, config::Error>, out: &mut impl Write) -> bo
     };
 
     // Docker first: it needs no configuration.
-    let host = std::env::var("DOCKER_HOST").ok();
-    match crate::docker::endpoint::select(host.as_deref(), crate::docker::endpoint::is_socket) {
+    match crate::docker::endpoint::from_env() {
         Err(e) => line(false, "docker", e.to_string()),
         Ok(ep) => match crate::docker::Client::connect(ep.clone()).await {
             Err(e) => line(false, "docker", e.to_string()),
@@ -56,6 +55,27 @@ pub async fn run(cfg: Result<Config, config::Error>, out: &mut impl Write) -> bo
         "config",
         format!("DOCKMON_URL={} → {}", cfg.dockmon_url, cfg.ws_url),
     );
+
+    // The proxy the DockMon connection goes through (never with its credentials).
+    match super::dial::proxy_for(&cfg.ws_url) {
+        Ok(None) => line(
+            true,
+            "proxy",
+            "none: DockMon is reached directly".to_string(),
+        ),
+        Ok(Some(p)) => line(
+            true,
+            "proxy",
+            format!(
+                "{p} (from {}){}, CONNECT tunnel to {}:{}",
+                p.from,
+                if p.has_auth() { " with basic auth" } else { "" },
+                cfg.ws_url.host,
+                cfg.ws_url.port
+            ),
+        ),
+        Err(e) => line(false, "proxy", e),
+    }
 
     // DATA_PATH: create and remove a probe file, as the token store will.
     let probe = cfg.data_path.join(".dockmon-agent-check");

@@ -4,6 +4,7 @@
 //! reactor thread is the only other thread. No thread pool, no `unblock`.
 pub mod agent;
 pub mod check;
+pub mod dial;
 pub mod ingest;
 pub mod snapshot;
 pub mod table;
@@ -105,11 +106,10 @@ pub fn select_board() -> Result<crate::board::Selected, crate::board::Error> {
     )
 }
 
-/// Connects to the engine chosen by `DOCKER_HOST` or the usual socket paths.
+/// Connects to the engine chosen by `DOCKER_HOST` (with `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`) or
+/// the usual socket paths.
 pub async fn connect_docker() -> Result<Client, docker::Error> {
-    let host = std::env::var("DOCKER_HOST").ok();
-    let endpoint = docker::endpoint::select(host.as_deref(), docker::endpoint::is_socket)?;
-    Client::connect(endpoint).await
+    Client::connect(docker::endpoint::from_env()?).await
 }
 
 /// The sampler settings of a board profile.
