@@ -41,8 +41,6 @@ pub const AUTH_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Host stats cadence (spec 4.4).
 pub const HOST_STATS_INTERVAL: Duration = Duration::from_secs(2);
-/// Abstract unix socket on which the agent says whether it is connected (`dockmon-agent health`).
-pub const HEALTH_SOCKET: &str = "dockmon-agent.health";
 
 /// State shared by the tasks of the agent.
 struct Shared {
@@ -180,7 +178,7 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
         sink: shared.clone(),
         link: shared.link.clone(),
     });
-    let _health = start_health_socket(&ex, &shared);
+    let _health = super::health::serve(&ex, &cfg.data_path, shared.link.clone());
     #[cfg(feature = "count-alloc")]
     ex.spawn(crate::alloc::report_on_sigusr1()).detach();
     let mode = identity::detect_mode(
@@ -828,37 +826,4 @@ fn jitter() -> f64 {
     let mut b = [0u8; 8];
     tls::random_bytes(&mut b);
     (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// Answers `connected` or `disconnected` on an abstract unix socket for `dockmon-agent health`
-/// (the image's HEALTHCHECK). Abstract sockets live in the network namespace: the HEALTHCHECK runs
-/// in the container's, systemd hosts share the host's. If the name is taken (a second agent in the
-/// same namespace) there is no health endpoint, with a warning.
-fn start_health_socket(ex: &LocalExecutor<'static>, shared: &Rc<Shared>) -> Option<smol::Task<()>> {
-    use std::os::linux::net::SocketAddrExt;
-    use std::os::unix::net::{SocketAddr, UnixListener};
-    let addr = SocketAddr::from_abstract_name(HEALTH_SOCKET).ok()?;
-    let listener = match UnixListener::bind_addr(&addr).and_then(Async::new) {
-        Ok(l) => l,
-        Err(e) => {
-            log::warn!(
-                "health socket @{HEALTH_SOCKET}: {e}; `dockmon-agent health` will report unhealthy"
-            );
-            return None;
-        }
-    };
-    let shared = shared.clone();
-    Some(ex.spawn(async move {
-        loop {
-            if let Ok((mut stream, _)) = listener.accept().await {
-                use smol::io::AsyncWriteExt;
-                let answer: &[u8] = if shared.link.is_connected() {
-                    b"connected\n"
-                } else {
-                    b"disconnected\n"
-                };
-                let _ = stream.write_all(answer).await;
-            }
-        }
-    }))
 }
