@@ -15,9 +15,8 @@ use crate::dockmon::context::{Context, Link, Sink};
 use crate::dockmon::msg::{self, ContainerEvent, ContainerStats, Incoming};
 use crate::dockmon::register::{self, Dropped, Registration};
 use crate::dockmon::session::{Backoff, Keep, Keepalive};
-use crate::limits::SAMPLER_CHANGES_MAX_COUNT;
 use crate::outbox::{Class, Outbox, COMMANDS_IN_FLIGHT_MAX};
-use crate::sampler::driver::{Change, Driver, Report};
+use crate::sampler::driver::{Change, Changes, Driver, Report};
 use crate::sampler::source::Source;
 use crate::ws::conn::{Conn, Incoming as WsIncoming, Transport};
 use crate::{identity, rfc3339, tls};
@@ -47,7 +46,7 @@ struct Shared {
     client: Rc<Client>,
     board: crate::board::Profile,
     source: Rc<Source>,
-    changes: (Sender<Change>, Receiver<Change>),
+    changes: Changes,
     outbox: RefCell<Outbox>,
     wake: Sender<()>,
     /// Closed (dropped) after each batch the writer sends: wakes producers waiting for room.
@@ -158,6 +157,7 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
     );
     let (wake_tx, wake_rx) = smol::channel::bounded(1);
     let shared = Rc::new(Shared {
+        changes: Changes::new(board.containers_max),
         client,
         outbox: RefCell::new(Outbox::with_capacity(
             board.outbox_events_max,
@@ -165,7 +165,6 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
         )),
         board,
         source,
-        changes: smol::channel::bounded(SAMPLER_CHANGES_MAX_COUNT),
         wake: wake_tx,
         drained: RefCell::new(None),
         link: Rc::new(Link::default()),
@@ -703,8 +702,7 @@ fn dispatch(ex: &LocalExecutor<'static>, shared: &Rc<Shared>, ctx: &Rc<Context>,
 async fn forward_events(shared: Rc<Shared>) {
     super::follow_events(&shared.client, |e| {
         if let Some(change) = Change::from_event(e) {
-            // Full: the sampler's re-list repairs what was missed.
-            let _ = shared.changes.0.try_send(change);
+            shared.changes.offer(change);
         }
         let mut out = shared.outbox.borrow_mut().buffer();
         write_container_event(&mut out, e);
@@ -757,7 +755,7 @@ async fn sample_stats(ex: Rc<LocalExecutor<'static>>, shared: Rc<Shared>) {
         Instant::now(),
     );
     driver
-        .run(&ex, Some(&shared.changes.1), |report| {
+        .run(&ex, Some(&shared.changes), |report| {
             match report {
                 Report::Reading {
                     id, name, stats, ..
