@@ -13,10 +13,10 @@
 //! one second after start, or after the interval if shorter). A container that stops leaves the table.
 use super::{connect_docker, table, Error};
 use crate::cli::Format;
-use crate::docker::stats::Computed;
 use crate::dockmon::msg::ContainerStats;
 use crate::rfc3339;
 use crate::sampler::driver::{Change, Changes, Driver, Id, Name, Report};
+use crate::stats::Computed;
 use async_io::Timer;
 use smol::LocalExecutor;
 use std::cell::RefCell;

@@ -23,12 +23,12 @@ use super::source::cgroup::Error as CgroupError;
 use super::source::Source;
 use super::table::{self, Table, CONTAINER_NAME_MAX_BYTES};
 use super::Error;
-use crate::docker::stats::{self, Computed, Sample};
 use crate::docker::types::{ContainerSummary, Event};
 use crate::docker::Client;
 use crate::limits::{
     CALL_TIMEOUT_MS, CONTAINER_ID_MAX_BYTES, SAMPLER_CHANGES_MAX_COUNT, SAMPLE_BUF_KEEP_BYTES,
 };
+use crate::stats::{self, Computed, Sample};
 use async_io::Timer;
 use smol::channel::{Receiver, Sender};
 use smol::LocalExecutor;

@@ -102,8 +102,8 @@ use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::docker::stats::Sample;
 use crate::limits::CONTAINER_ID_MAX_BYTES;
+use crate::stats::Sample;
 
 /// Most bytes read from one file. The files that grow are lists: `io.stat` (about 110 bytes per
 /// device), `blkio.throttle.io_service_bytes` (about 130 bytes per device: five ops and a total),
@@ -469,22 +469,11 @@ pub fn parse_memory_stat(text: &[u8]) -> Result<MemStat, &'static str> {
     Ok(out)
 }
 
-/// The working set exactly as `docker::stats` computes it from a Docker document (the `docker stats`
-/// CLI rule; see `docker::stats::working_set` for why this rule): `usage − total_inactive_file` when that
-/// key is present and below `usage`, else `usage − inactive_file` when below `usage` (absent = 0), else
-/// `usage`. A unit test checks it against `docker::stats::parse` on the same numbers.
+/// The working set from a memory.stat: [`crate::stats::working_set`] (the `docker stats` CLI rule, which
+/// `docker::stats` applies to a Docker document). A unit test checks it against `docker::stats::parse` on
+/// the same numbers.
 pub fn working_set(usage: u64, stat: MemStat) -> u64 {
-    if let Some(v) = stat.total_inactive_file {
-        if v < usage {
-            return usage - v;
-        }
-    }
-    let v = stat.inactive_file.unwrap_or(0);
-    if v < usage {
-        usage - v
-    } else {
-        usage
-    }
+    crate::stats::working_set(usage, stat.total_inactive_file, stat.inactive_file)
 }
 
 /// Bytes read and written, summed over devices.
@@ -1986,7 +1975,7 @@ mod tests {
         let a = source("v1").sample(&id, pid, &mut buf).unwrap();
         let b = source("v1-t1").sample(&id, pid, &mut buf).unwrap();
         assert_eq!(b.cpu_total_ns - a.cpu_total_ns, 3_048_468_027);
-        assert_eq!(stats::compute(Some(&a), &b).cpu_percent, 50.2);
+        assert_eq!(crate::stats::compute(Some(&a), &b).cpu_percent, 50.2);
     }
 
     fn nginx() -> Sample {
