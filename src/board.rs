@@ -34,8 +34,6 @@
 //! 5. the architecture: `x86_64` is amd64; anything else unrecognised gets a conservative profile.
 
 use std::fmt::{self, Write as _};
-use std::fs::File;
-use std::io::Read;
 use std::num::IntErrorKind;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -498,11 +496,9 @@ pub fn read_system(root: &Path) -> (Option<String>, Option<String>, Option<Strin
 
 /// Up to `max` bytes of the file at `path`; a cut read ends at its last newline when it has one.
 fn read_capped(path: &Path, max: usize) -> Option<String> {
-    let file = File::open(path).ok()?;
     let mut bytes = Vec::new();
-    // `max` is a small constant; the cast cannot truncate.
-    file.take(max as u64).read_to_end(&mut bytes).ok()?;
-    if bytes.len() == max {
+    let whole = crate::procfs::read_capped(path, &mut bytes, max).ok()?;
+    if !whole {
         if let Some(last_newline) = bytes.iter().rposition(|&b| b == b'\n') {
             bytes.truncate(last_newline + 1);
         }

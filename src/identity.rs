@@ -33,7 +33,7 @@
 
 use core::fmt;
 use std::fs;
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead};
 use std::net::Ipv4Addr;
 use std::path::Path;
 
@@ -647,13 +647,8 @@ pub fn container_host_ips(host_proc: &Path, docker_subnets: &[(Ipv4Addr, u8)]) -
 
 /// Reads at most `cap` bytes of `path` into `buf` and returns its longest UTF-8 prefix.
 fn read_capped<'b>(path: &Path, buf: &'b mut Vec<u8>, cap: usize) -> io::Result<&'b str> {
-    buf.clear();
-    fs::File::open(path)?.take(cap as u64).read_to_end(buf)?;
-    Ok(match core::str::from_utf8(buf) {
-        Ok(s) => s,
-        // `valid_up_to` is a char boundary, so this cannot fail.
-        Err(e) => core::str::from_utf8(&buf[..e.valid_up_to()]).unwrap_or_default(),
-    })
+    crate::procfs::read_capped(path, buf, cap)?;
+    Ok(crate::procfs::utf8_prefix(buf))
 }
 
 /// Calls `f` with every line of `path` (without its newline), through one fixed line buffer. Lines

@@ -6,6 +6,7 @@
 //! limits            every capacity, timeout and budget, with its reason
 //! rfc3339, logging  time stamps into stack buffers; text or JSON log lines
 //! stats             the stats sample of a container (any source) and the payload numbers from two
+//! procfs            small local files: one capped reader, path building, decimals, byte helpers
 //! http              HTTP/1.1 wire: request heads, response heads, body decoders, one connection
 //! ws                WebSocket wire (RFC 6455, client side) and its connection
 //! dns, tls          host names → addresses without blocking; the rustls client configuration
@@ -39,6 +40,7 @@ pub mod limits;
 pub mod logging;
 pub mod modes;
 pub mod outbox;
+pub mod procfs;
 pub mod rfc3339;
 pub mod sampler;
 pub mod stats;

@@ -103,6 +103,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::limits::CONTAINER_ID_MAX_BYTES;
+use crate::procfs::{decimal, fields, lines, number, read_capped, set_path};
 use crate::stats::Sample;
 
 /// Most bytes read from one file. The files that grow are lists: `io.stat` (about 110 bytes per
@@ -314,32 +315,6 @@ impl std::error::Error for Error {
 }
 
 // ---- Pure parsers --------------------------------------------------------------------------------------
-
-/// The non-empty lines of `text`, without their newlines. A final line without a newline counts (a file
-/// read whole may end without one); callers that read a prefix drop it first (see [`parse_proc_stat`]).
-fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
-    text.split(|b| *b == b'\n').filter(|l| !l.is_empty())
-}
-
-/// Whitespace-separated fields of a line.
-fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    line.split(|b| b.is_ascii_whitespace())
-        .filter(|f| !f.is_empty())
-}
-
-/// A decimal `u64`: digits only, no sign, no overflow.
-fn number(field: &[u8]) -> Option<u64> {
-    if field.is_empty() {
-        return None;
-    }
-    field.iter().try_fold(0u64, |n, &b| {
-        if b.is_ascii_digit() {
-            n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-        } else {
-            None
-        }
-    })
-}
 
 /// What Docker takes from `/proc/stat`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -654,23 +629,9 @@ pub fn check_id(id: &str) -> Result<(), Error> {
 
 // ---- Reading files -------------------------------------------------------------------------------------
 
-/// Reads at most `max` bytes of `path` into `buf` (cleared first). Returns whether that was the whole file.
-/// Allocates nothing once `buf` has grown to the largest file read (`read_to_end` probes for the end of
-/// file on the stack when the buffer is full).
-fn read_into(path: &Path, buf: &mut Vec<u8>, max: usize) -> io::Result<bool> {
-    buf.clear();
-    File::open(path)?.take(max as u64 + 1).read_to_end(buf)?;
-    if buf.len() > max {
-        buf.truncate(max);
-        Ok(false)
-    } else {
-        Ok(true)
-    }
-}
-
 /// Reads `path` whole (at most [`FILE_MAX_BYTES`]) into `buf`.
 fn read_whole<'b>(path: &Path, buf: &'b mut Vec<u8>) -> Result<&'b [u8], Error> {
-    match read_into(path, buf, FILE_MAX_BYTES) {
+    match read_capped(path, buf, FILE_MAX_BYTES) {
         Ok(true) => Ok(buf),
         Ok(false) => Err(Error::TooLarge {
             path: path.to_path_buf(),
@@ -688,16 +649,6 @@ fn parse_error(path: &Path, what: &'static str) -> Error {
         path: path.to_path_buf(),
         what,
     }
-}
-
-/// Sets `path` to `base/rel/file` without allocating once its capacity suffices.
-fn set_path(path: &mut PathBuf, base: &Path, rel: &str, file: &str) {
-    path.as_mut_os_string().clear();
-    path.push(base);
-    if !rel.is_empty() {
-        path.push(rel);
-    }
-    path.push(file);
 }
 
 // ---- The source ----------------------------------------------------------------------------------------
@@ -797,7 +748,7 @@ impl CgroupSource {
 
         let meminfo = proc_dir.join("meminfo");
         let mut buf = Vec::new();
-        let mem_total_bytes = match read_into(&meminfo, &mut buf, FILE_MAX_BYTES) {
+        let mem_total_bytes = match read_capped(&meminfo, &mut buf, FILE_MAX_BYTES) {
             Ok(_) => parse_meminfo_total(&buf).map_err(|what| Unavailable::Parse {
                 path: meminfo.clone(),
                 what,
@@ -871,8 +822,8 @@ impl CgroupSource {
         let path = &mut *path;
         let (rel, cpu_total_ns) = self.find(id, pid, path, buf)?;
 
-        set_path(path, &self.proc_dir, "", "stat");
-        let whole = read_into(path, buf, FILE_MAX_BYTES).map_err(|source| Error::Read {
+        set_path(path, &self.proc_dir, &["stat"]);
+        let whole = read_capped(path, buf, FILE_MAX_BYTES).map_err(|source| Error::Read {
             path: path.clone(),
             source,
         })?;
@@ -888,7 +839,7 @@ impl CgroupSource {
             } => {
                 let usage = read_number(path, memory, &rel, "memory.usage_in_bytes", buf)?;
                 let limit = read_number(path, memory, &rel, "memory.limit_in_bytes", buf)?;
-                set_path(path, memory, &rel, "memory.stat");
+                set_path(path, memory, &[&rel, "memory.stat"]);
                 let mem_stat = parse_memory_stat(read_whole(path, buf)?)
                     .map_err(|what| parse_error(path, what))?;
                 let io = match blkio {
@@ -903,20 +854,20 @@ impl CgroupSource {
             }
             Tree::V2 { root } => {
                 let usage = read_number(path, root, &rel, "memory.current", buf)?;
-                set_path(path, root, &rel, "memory.max");
+                set_path(path, root, &[&rel, "memory.max"]);
                 let limit =
                     parse_limit(read_whole(path, buf)?).map_err(|what| parse_error(path, what))?;
-                set_path(path, root, &rel, "memory.stat");
+                set_path(path, root, &[&rel, "memory.stat"]);
                 let mem_stat = parse_memory_stat(read_whole(path, buf)?)
                     .map_err(|what| parse_error(path, what))?;
                 // io.stat and pids.current exist only where the io and pids controllers are enabled for
                 // the container; without them Docker reports nothing, which reads as 0.
-                set_path(path, root, &rel, "io.stat");
+                set_path(path, root, &[&rel, "io.stat"]);
                 let io = match read_optional(path, buf)? {
                     Some(text) => parse_io_stat(text).map_err(|what| parse_error(path, what))?,
                     None => Io::default(),
                 };
-                set_path(path, root, &rel, "pids.current");
+                set_path(path, root, &[&rel, "pids.current"]);
                 let pids = match read_optional(path, buf)? {
                     Some(text) => parse_number(text).map_err(|what| parse_error(path, what))?,
                     None => 0,
@@ -973,7 +924,7 @@ impl CgroupSource {
             let Some(rel) = self.relative(layout, id, 0, path, buf)? else {
                 continue;
             };
-            set_path(path, base, &rel, "cgroup.procs");
+            set_path(path, base, &[&rel, "cgroup.procs"]);
             let text = match read_whole(path, buf) {
                 Ok(text) => text,
                 Err(Error::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
@@ -997,7 +948,11 @@ impl CgroupSource {
             return Err(Error::NoCgroup { id: id_copy });
         }
         for &pid in &candidates {
-            set_path(path, &self.proc_dir, itoa(pid).as_str(), "status");
+            set_path(
+                path,
+                &self.proc_dir,
+                &[decimal(u64::from(pid)).as_str(), "status"],
+            );
             // A process that exited since the list was read is simply not the init.
             if let Ok(status) = read_whole(path, buf) {
                 if parse_nspid_innermost(status) == Some(1) {
@@ -1032,7 +987,7 @@ impl CgroupSource {
                 Tree::V1 { cpuacct, .. } => (cpuacct, "cpuacct.usage"),
                 Tree::V2 { root } => (root, "cpu.stat"),
             };
-            set_path(path, base, &rel, file);
+            set_path(path, base, &[&rel, file]);
             let text = match read_whole(path, buf) {
                 Ok(text) => text,
                 Err(Error::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
@@ -1072,8 +1027,12 @@ impl CgroupSource {
                 .and_then(|()| rel.push_str(id))
                 .and_then(|()| rel.push_str(".scope")),
             Layout::FromPid => {
-                set_path(path, &self.proc_dir, itoa(pid).as_str(), "cgroup");
-                let text = match read_into(path, buf, PID_CGROUP_MAX_BYTES) {
+                set_path(
+                    path,
+                    &self.proc_dir,
+                    &[decimal(u64::from(pid)).as_str(), "cgroup"],
+                );
+                let text = match read_capped(path, buf, PID_CGROUP_MAX_BYTES) {
                     Ok(true) => &buf[..],
                     // Too long, or the process is gone: this layout cannot say.
                     Ok(false) => return Ok(None),
@@ -1096,7 +1055,11 @@ impl CgroupSource {
     }
 
     fn read_net(&self, pid: u32, path: &mut PathBuf, buf: &mut Vec<u8>) -> Result<Net, Error> {
-        set_path(path, &self.proc_dir, itoa(pid).as_str(), "net/dev");
+        set_path(
+            path,
+            &self.proc_dir,
+            &[decimal(u64::from(pid)).as_str(), "net/dev"],
+        );
         let read_error = |path: &Path, source| Error::Read {
             path: path.to_path_buf(),
             source,
@@ -1215,7 +1178,7 @@ fn read_number(
     file: &str,
     buf: &mut Vec<u8>,
 ) -> Result<u64, Error> {
-    set_path(path, base, rel, file);
+    set_path(path, base, &[rel, file]);
     parse_number(read_whole(path, buf)?).map_err(|what| parse_error(path, what))
 }
 
@@ -1238,7 +1201,7 @@ fn read_blkio(
     buf: &mut Vec<u8>,
 ) -> Result<Io, Error> {
     if cfq {
-        set_path(path, dir, rel, "blkio.io_service_bytes_recursive");
+        set_path(path, dir, &[rel, "blkio.io_service_bytes_recursive"]);
         if let Some(text) = read_optional(path, buf)? {
             let io = parse_blkio(text).map_err(|what| parse_error(path, what))?;
             if io.entries > 0 {
@@ -1246,29 +1209,8 @@ fn read_blkio(
             }
         }
     }
-    set_path(path, dir, rel, "blkio.throttle.io_service_bytes");
+    set_path(path, dir, &[rel, "blkio.throttle.io_service_bytes"]);
     parse_blkio(read_whole(path, buf)?).map_err(|what| parse_error(path, what))
-}
-
-/// A PID in decimal on the stack.
-fn itoa(n: u32) -> heapless::String<10> {
-    let mut digits = [0u8; 10];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let mut out = heapless::String::new();
-    for &d in &digits[i..] {
-        // Cannot fail: a u32 has at most 10 digits, the capacity.
-        let _ = out.push(char::from(d));
-    }
-    out
 }
 
 #[cfg(test)]
@@ -1726,13 +1668,6 @@ mod tests {
                 matches!(check_id(bad), Err(Error::BadId { len }) if len == bad.len()),
                 "{bad}"
             );
-        }
-    }
-
-    #[test]
-    fn itoa_writes_decimal() {
-        for n in [0u32, 7, 10, 4242, 4_194_304, u32::MAX] {
-            assert_eq!(itoa(n).as_str(), n.to_string());
         }
     }
 
