@@ -32,6 +32,9 @@
 //! 4. the `CPU part` lines of `/proc/cpuinfo` for Arm Ltd cores (implementer `0x41`): the strongest
 //!    core known, so a big.LITTLE board counts as its big cores;
 //! 5. the architecture: `x86_64` is amd64; anything else unrecognised gets a conservative profile.
+//!
+//! File caps stay here rather than in `limits`: they bound the detection reads of this module only; the
+//! budget ceilings are in `limits::BOARD_*`.
 
 use std::fmt::{self, Write as _};
 use std::num::IntErrorKind;

@@ -37,6 +37,9 @@
 //! the order `read_dir` lists them (stable for sysfs) after the name and state filters; the ones beyond
 //! the limit are ignored and counted in one `debug!` line per reading. An interface that is ignored in
 //! one reading and tracked in the next has no previous counter and adds nothing that time (no spike).
+//!
+//! Capacities stay here rather than in `limits`: each caps one file this module parses, read into its
+//! one buffer, beside the parser it bounds.
 
 use core::fmt;
 use std::fs;

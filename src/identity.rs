@@ -30,6 +30,9 @@
 //! and counted in one `debug!` line. Routes beyond [`ROUTE_MAX_COUNT`] are ignored the same way (their
 //! addresses then map to no interface and are left out). Lines longer than [`PROC_LINE_MAX_BYTES`] are
 //! skipped whole.
+//!
+//! Capacities stay here rather than in `limits`: each caps one local file or field this module parses,
+//! beside the parser it bounds.
 
 use core::fmt;
 use std::fs;
@@ -61,6 +64,8 @@ pub const PROC_LINE_MAX_BYTES: usize = 256;
 const CGROUP_READ_MAX_BYTES: usize = 16 * 1024;
 /// Read buffer for streaming `fib_trie` and `route`.
 const STREAM_BUF_BYTES: usize = 4 * 1024;
+/// A sysfs attribute we read (`address`, `operstate`, `type`): a few bytes; 64 holds any of them.
+const SYSFS_ATTR_MAX_BYTES: usize = 64;
 
 // ---- Own container ID and mode (spec §1.5) ---------------------------------------------------------
 
@@ -584,7 +589,9 @@ fn reporting_interface(a: Ipv4Addr, routes: &[Route], net_dir: &Path) -> Option<
 /// A small sysfs attribute, or `None`.
 fn read_attr(path: &Path) -> Option<String> {
     let mut buf = Vec::new();
-    read_capped(path, &mut buf, 64).ok().map(str::to_owned)
+    read_capped(path, &mut buf, SYSFS_ATTR_MAX_BYTES)
+        .ok()
+        .map(str::to_owned)
 }
 
 /// Adds `a` to a container-mode list if it is reportable, new and outside every Docker subnet.

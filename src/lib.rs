@@ -10,13 +10,14 @@
 //! http              HTTP/1.1 wire: request heads, response heads, body decoders, one connection
 //! ws                WebSocket wire (RFC 6455, client side) and its connection
 //! dns, tls          host names → addresses without blocking; the rustls client configuration
-//! docker            the Engine API over the unix socket: endpoint, version, calls, stats math
+//! docker            the Engine API over the unix socket: endpoint, version, calls, Docker's stats JSON;
+//!                   also DockMon's list_containers payload (docker/mod.rs says why)
 //! host, identity    host stats from /proc; container ID, hostname, host IPs
 //! token             the permanent token file
 //! board, sampler    board profiles; the stats budget, container table, stats sources and the loop
 //! dockmon, outbox   the DockMon protocol: messages, registration, commands; the send queue
 //! config, cli       environment → Config and argv → Command, pure
-//! modes             the drivers that own timers and wire the layers together
+//! modes             the drivers that own timers and wire the layers together; the health socket
 //! alloc             the counting allocator (feature `count-alloc`)
 //! ```
 //!

@@ -28,6 +28,9 @@
 //! Errors say what to do: a read-only `/data` asks for a writable volume or `DATA_PATH`; permission
 //! problems name the agent's uid and the directory's owner and mode (from metadata: the uid is the owner
 //! of `/proc/self`, which is the process's effective uid; no libc).
+//!
+//! Caps stay here rather than in `limits`: the backend's token length (spec 2.4) and the one file this
+//! module reads.
 
 use core::fmt;
 use std::fs;

@@ -26,7 +26,8 @@ use super::Error;
 use crate::docker::types::{ContainerSummary, Event};
 use crate::docker::Client;
 use crate::limits::{
-    CALL_TIMEOUT_MS, CONTAINER_ID_MAX_BYTES, SAMPLER_CHANGES_MAX_COUNT, SAMPLE_BUF_KEEP_BYTES,
+    CALL_TIMEOUT_MS, CONTAINER_ID_MAX_BYTES, SAMPLER_CHANGES_MAX_COUNT, SAMPLER_RELIST_INTERVAL_MS,
+    SAMPLE_BUF_KEEP_BYTES,
 };
 use crate::stats::{self, Computed, Sample};
 use async_io::Timer;
@@ -40,10 +41,6 @@ use std::time::{Duration, Instant};
 pub type Id = heapless::String<CONTAINER_ID_MAX_BYTES>;
 /// A container name, cut to the table's length.
 pub type Name = heapless::String<CONTAINER_NAME_MAX_BYTES>;
-
-/// The driver re-lists running containers this often to repair drift (events are the normal way the
-/// table follows the engine; a change dropped from a full channel is repaired here).
-pub const RELIST_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The budget a driver runs under (from the board profile, or a mode's own interval).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,7 +262,7 @@ pub struct Driver {
 
 impl Driver {
     /// A driver with an empty table (allocated now for `containers_max` rows) and a full budget at
-    /// `now`, which re-lists running containers at once and then every [`RELIST_INTERVAL`].
+    /// `now`, which re-lists running containers at once and then every [`SAMPLER_RELIST_INTERVAL_MS`].
     pub fn new(client: Rc<Client>, source: Rc<Source>, settings: Settings, now: Instant) -> Self {
         Driver {
             client,
@@ -273,7 +270,7 @@ impl Driver {
             table: Table::new(settings.containers_max, settings.interval),
             budget: Budget::new(settings.calls_per_sec, settings.in_flight, now),
             settings,
-            relist_every: Some(RELIST_INTERVAL),
+            relist_every: Some(Duration::from_millis(SAMPLER_RELIST_INTERVAL_MS)),
             next_relist: Some(now),
             said_full: false,
             said_short: false,

@@ -94,6 +94,9 @@
 //!   (`tests/engine_cgroup.rs` checks this against a real engine).
 //!
 //! [`detect`]: CgroupSource::detect
+//!
+//! File caps stay here rather than in `limits`: they bound this source's reads of cgroup and procfs
+//! files, beside the parsers they serve.
 
 use core::fmt;
 use std::cell::{Cell, RefCell};
