@@ -5,7 +5,7 @@
 //! ```text
 //! limits            every capacity, timeout and budget, with its reason
 //! rfc3339, logging  time stamps into stack buffers; text or JSON log lines
-//! stats             the stats sample of a container (any source) and the payload numbers from two
+//! stats             a container's stats sample (either source) and the payload numbers from two
 //! procfs            small local files: one capped reader, path building, decimals, byte helpers
 //! http              HTTP/1.1 wire: request heads, response heads, body decoders, one connection
 //! ws                WebSocket wire (RFC 6455, client side) and its connection

@@ -1,10 +1,10 @@
-//! Container stats: one Docker stats document → [`Sample`]; two samples → [`Computed`].
+//! Container stats: one Docker stats document → [`Sample`]; two samples → [`Computed`](crate::stats::Computed).
 //!
 //! Read this first: DockMon protocol spec §4.2 (`container_stats` payload and computation). Where this
 //! module departs from DockMon's Go agent it says so beside the line, with the reason.
 //!
 //! Owns: [`parse`], which turns the body of `GET /containers/{id}/stats?stream=false&one-shot=true` into
-//! the cumulative counters of one [`Sample`], and [`compute`], which turns the previous and the current
+//! the cumulative counters of one [`Sample`], and [`compute`](crate::stats::compute), which turns the previous and the current
 //! sample into the numbers of one payload.
 //!
 //! Must not: do I/O, read a clock, log, or allocate (see below). Both functions are pure; the caller keeps the
@@ -84,7 +84,7 @@ impl std::error::Error for Error {
 /// `GET /containers/{id}/stats?stream=false&one-shot=true`, or one line of a stream).
 ///
 /// Trailing whitespace is accepted, anything else after the document is an error. Fields other than
-/// those listed on [`Sample`] are skipped, including `precpu_stats` (see [`compute`]). Never panics.
+/// those listed on [`Sample`] are skipped, including `precpu_stats` (see [`compute`](crate::stats::compute)). Never panics.
 ///
 /// Errors: [`Error::Truncated`] when the body stops inside the document, [`Error::Json`] for any other
 /// malformed input, [`Error::NotStats`] for a JSON object without `read`, [`Error::NotRunning`] for
@@ -125,7 +125,7 @@ struct Doc {
     blkio_stats: Blkio,
     #[serde(deserialize_with = "nullable")]
     pids_stats: Pids,
-    /// Filled only without one-shot; we use our own previous sample (see [`compute`]). Named so that it
+    /// Filled only without one-shot; we use our own previous sample (see [`compute`](crate::stats::compute)). Named so that it
     /// is skipped by [`Skip`] rather than by serde_json's allocating `IgnoredAny`.
     #[serde(rename = "precpu_stats")]
     _precpu_stats: Option<Skip>,
