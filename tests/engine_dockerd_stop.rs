@@ -231,6 +231,10 @@ fn run() {
             assert_eq!(seen.borrow().readings.len(), CONTAINERS, "not all sampled");
             dockerd.stop();
             *stopped_at.borrow_mut() = Some(Instant::now());
+            // Block the one thread while dockerd stops its containers (`--stop-timeout 1`), as a
+            // driver stuck in a slow engine call does: the die events pile up in the socket and reach
+            // the forwarder in one burst, more than the 64-change channel holds (the defect's shape).
+            std::thread::sleep(Duration::from_secs(5));
             async_io::Timer::after(Duration::from_secs(15)).await;
         };
         smol::future::or(sampling, script).await;
@@ -251,9 +255,9 @@ fn run() {
             .collect::<Vec<_>>()
             .join("\n")
     );
-    // Every container whose die arrived left the table (Gone), soon (the driver may be inside one
-    // engine call, `CALL_TIMEOUT_MS`, when the die comes), and was never sampled again: at most the one
-    // job already in flight reports between the die and the Gone, nothing after it.
+    // Every container whose die arrived left the table (Gone), soon (the die may wait behind the burst
+    // in the queue, or for an engine call of the driver, `CALL_TIMEOUT_MS`), and was never sampled
+    // after it left. With stops dropped on a full channel (the defect) some never leave.
     for id in &ids {
         let died_at = s.died[id];
         let gone_at = *s
@@ -277,14 +281,6 @@ fn run() {
         assert_eq!(
             after_gone, 0,
             "{id} sampled {after_gone} times after it left the table"
-        );
-        let between = reports
-            .iter()
-            .filter(|t| **t > died_at && **t <= gone_at)
-            .count();
-        assert!(
-            between <= 1,
-            "{id} sampled {between} times between its die and Gone"
         );
     }
 }
