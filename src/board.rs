@@ -32,10 +32,11 @@
 //! 4. the `CPU part` lines of `/proc/cpuinfo` for Arm Ltd cores (implementer `0x41`): the strongest
 //!    core known, so a big.LITTLE board counts as its big cores;
 //! 5. the architecture: `x86_64` is amd64; anything else unrecognised gets a conservative profile.
+//!
+//! File caps stay here rather than in `limits`: they bound the detection reads of this module only; the
+//! budget ceilings are in `limits::BOARD_*`.
 
 use std::fmt::{self, Write as _};
-use std::fs::File;
-use std::io::Read;
 use std::num::IntErrorKind;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -72,59 +73,51 @@ pub const STATS_CONTAINERS_MAX_VAR: &str = "STATS_CONTAINERS_MAX";
 
 // ---- Profiles --------------------------------------------------------------------------------------
 
-/// A board we have a profile for. The order (and `Ord`) is the budget order, smallest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Board {
-    /// Raspberry Pi Zero 2 W (and the other 512 MB Pis).
-    RpiZero2w,
-    /// Raspberry Pi 3 (and Pi 2; the default for unknown aarch64).
-    Rpi3,
-    /// Raspberry Pi 4, 400, CM4.
-    Rpi4,
-    /// Raspberry Pi 5, 500, CM5.
-    Rpi5,
-    /// AWS Graviton2 (and Graviton1, Neoverse N1/N2 servers).
-    Graviton2,
-    /// AWS Graviton3 (and Graviton4/5 as the nearest profile).
-    Graviton3,
-    /// A generic x86_64 host.
-    Amd64,
+/// The one table of boards: each row gives the variant of [`Board`], its doc, and its name (the `name`
+/// field and the file under `boards/`, compiled in). Rows are in budget order, smallest first. Adding a
+/// board is one row here and one file in `boards/`.
+macro_rules! boards {
+    ($( $(#[$doc:meta])* $variant:ident => $name:literal, )*) => {
+        /// A board we have a profile for. The order (and `Ord`) is the budget order, smallest first.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Board {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        /// Each board, its name and its profile file, in [`Board`] order.
+        const TABLE: &[(Board, &str, &str)] = &[
+            $( (Board::$variant, $name, include_str!(concat!("../boards/", $name, ".json"))), )*
+        ];
+
+        impl Board {
+            /// Every board, in budget order.
+            pub const ALL: [Board; TABLE.len()] = [$( Board::$variant, )*];
+        }
+    };
 }
 
-/// Each board with its profile file, in [`Board`] order.
-const SOURCES: [(Board, &str); 7] = [
-    (Board::RpiZero2w, include_str!("../boards/rpi-zero-2w.json")),
-    (Board::Rpi3, include_str!("../boards/rpi3.json")),
-    (Board::Rpi4, include_str!("../boards/rpi4.json")),
-    (Board::Rpi5, include_str!("../boards/rpi5.json")),
-    (Board::Graviton2, include_str!("../boards/graviton2.json")),
-    (Board::Graviton3, include_str!("../boards/graviton3.json")),
-    (Board::Amd64, include_str!("../boards/amd64.json")),
-];
+boards! {
+    /// Raspberry Pi Zero 2 W (and the other 512 MB Pis).
+    RpiZero2w => "rpi-zero-2w",
+    /// Raspberry Pi 3 (and Pi 2; the default for unknown aarch64).
+    Rpi3 => "rpi3",
+    /// Raspberry Pi 4, 400, CM4.
+    Rpi4 => "rpi4",
+    /// Raspberry Pi 5, 500, CM5.
+    Rpi5 => "rpi5",
+    /// AWS Graviton2 (and Graviton1, Neoverse N1/N2 servers).
+    Graviton2 => "graviton2",
+    /// AWS Graviton3 (and Graviton4/5 as the nearest profile).
+    Graviton3 => "graviton3",
+    /// A generic x86_64 host.
+    Amd64 => "amd64",
+}
 
 impl Board {
-    /// Every board, in budget order.
-    pub const ALL: [Board; 7] = [
-        Board::RpiZero2w,
-        Board::Rpi3,
-        Board::Rpi4,
-        Board::Rpi5,
-        Board::Graviton2,
-        Board::Graviton3,
-        Board::Amd64,
-    ];
-
     /// The profile name: the `name` field and the file name under `boards/`.
     pub fn name(self) -> &'static str {
-        match self {
-            Board::RpiZero2w => "rpi-zero-2w",
-            Board::Rpi3 => "rpi3",
-            Board::Rpi4 => "rpi4",
-            Board::Rpi5 => "rpi5",
-            Board::Graviton2 => "graviton2",
-            Board::Graviton3 => "graviton3",
-            Board::Amd64 => "amd64",
-        }
+        // In range: the macro makes one variant per row, in row order.
+        TABLE[self as usize].1
     }
 
     /// The board called `name` (ASCII case and surrounding whitespace ignored).
@@ -178,9 +171,9 @@ pub struct Profile {
 pub fn profiles() -> &'static [Profile] {
     static PROFILES: OnceLock<Vec<Profile>> = OnceLock::new();
     PROFILES.get_or_init(|| {
-        SOURCES
+        TABLE
             .iter()
-            .map(|&(board, json)| match parse_profile(board, json) {
+            .map(|&(board, _, json)| match parse_profile(board, json) {
                 Ok(profile) => profile,
                 // Cannot happen in a tested build: `every_profile_parses_under_its_own_name` parses
                 // exactly these texts, which are compiled into the binary.
@@ -506,11 +499,9 @@ pub fn read_system(root: &Path) -> (Option<String>, Option<String>, Option<Strin
 
 /// Up to `max` bytes of the file at `path`; a cut read ends at its last newline when it has one.
 fn read_capped(path: &Path, max: usize) -> Option<String> {
-    let file = File::open(path).ok()?;
     let mut bytes = Vec::new();
-    // `max` is a small constant; the cast cannot truncate.
-    file.take(max as u64).read_to_end(&mut bytes).ok()?;
-    if bytes.len() == max {
+    let whole = crate::procfs::read_capped(path, &mut bytes, max).ok()?;
+    if !whole {
         if let Some(last_newline) = bytes.iter().rposition(|&b| b == b'\n') {
             bytes.truncate(last_newline + 1);
         }
@@ -1016,8 +1007,8 @@ mod tests {
 
     #[test]
     fn every_profile_parses_under_its_own_name() {
-        for (i, &(board, json)) in SOURCES.iter().enumerate() {
-            assert_eq!(board, Board::ALL[i], "SOURCES is in Board order");
+        for (i, &(board, _, json)) in TABLE.iter().enumerate() {
+            assert_eq!(board, Board::ALL[i], "TABLE is in Board order");
             assert_eq!(board as usize, i);
             let profile = parse_profile(board, json).unwrap_or_else(|e| panic!("{board}: {e}"));
             assert_eq!(profile.name, board.name());
@@ -1050,7 +1041,7 @@ mod tests {
 
     #[test]
     fn a_profile_with_the_wrong_name_or_an_unknown_field_is_refused() {
-        let json = SOURCES[0].1;
+        let json = TABLE[0].2;
         let renamed = json.replace("\"rpi-zero-2w\"", "\"rpi0\"");
         assert_eq!(
             parse_profile(Board::RpiZero2w, &renamed).unwrap_err(),

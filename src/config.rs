@@ -18,6 +18,9 @@
 //!
 //! Secrets: tokens live in [`Token`], whose `Debug` is redacted and which has no `Display`; no
 //! [`Error`] carries a token, and URL errors never echo the URL (it could carry credentials).
+//!
+//! Field limits stay here rather than in `limits`: they are the DockMon backend's own (spec 2.4),
+//! checked where the fields are read.
 use std::fmt;
 use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};

@@ -37,12 +37,17 @@
 //! the order `read_dir` lists them (stable for sysfs) after the name and state filters; the ones beyond
 //! the limit are ignored and counted in one `debug!` line per reading. An interface that is ignored in
 //! one reading and tracked in the next has no previous counter and adds nothing that time (no spike).
+//!
+//! Capacities stay here rather than in `limits`: each caps one file this module parses, read into its
+//! one buffer, beside the parser it bounds.
 
 use core::fmt;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+use crate::procfs::{read_capped, set_path, utf8_prefix};
 
 /// Interfaces tracked in one reading. A Raspberry Pi has `eth0` and `wlan0`; VPNs (`wg0`,
 /// `tailscale0`), a USB gadget (`usb0`), VLANs and bonds add a few. Container plumbing (`veth*`, `br-*`,
@@ -359,8 +364,9 @@ impl Reader {
 
     fn read_proc(&mut self, name: &str) -> Result<&str, Error> {
         set_path(&mut self.path, &self.paths.proc_dir, &[name]);
-        match read_prefix(&self.path, &mut self.buf, PROC_READ_MAX_BYTES) {
-            Ok(()) => Ok(utf8_prefix(&self.buf)),
+        match read_capped(&self.path, &mut self.buf, PROC_READ_MAX_BYTES) {
+            // A cut read is fine: the parsers take only complete lines.
+            Ok(_) => Ok(utf8_prefix(&self.buf)),
             Err(source) => Err(Error::Read {
                 path: self.path.clone(),
                 source,
@@ -451,24 +457,6 @@ impl Reader {
     }
 }
 
-/// Sets `path` to `base/parts...`, reusing its allocation.
-fn set_path(path: &mut PathBuf, base: &Path, parts: &[&str]) {
-    path.as_mut_os_string().clear();
-    path.push(base);
-    for p in parts {
-        path.push(p);
-    }
-}
-
-/// Reads at most `cap` bytes of `path` into `buf` (cleared first).
-fn read_prefix(path: &Path, buf: &mut Vec<u8>, cap: usize) -> io::Result<()> {
-    buf.clear();
-    fs::File::open(path)?
-        .take(cap as u64)
-        .read_to_end(buf)
-        .map(|_| ())
-}
-
 /// Reads a small file into `buf`; returns the bytes read (`buf.len()` when it may not have fit).
 fn read_small(path: &Path, buf: &mut [u8]) -> io::Result<usize> {
     let mut file = fs::File::open(path)?;
@@ -482,15 +470,6 @@ fn read_small(path: &Path, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
-}
-
-/// The longest valid UTF-8 prefix of `bytes` (procfs is ASCII; this only guards against a cut or junk).
-fn utf8_prefix(bytes: &[u8]) -> &str {
-    match core::str::from_utf8(bytes) {
-        Ok(s) => s,
-        // `valid_up_to` is a char boundary by definition, so this second conversion cannot fail.
-        Err(e) => core::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default(),
-    }
 }
 
 // ---- The sampler -------------------------------------------------------------------------------------

@@ -30,10 +30,13 @@
 //! and counted in one `debug!` line. Routes beyond [`ROUTE_MAX_COUNT`] are ignored the same way (their
 //! addresses then map to no interface and are left out). Lines longer than [`PROC_LINE_MAX_BYTES`] are
 //! skipped whole.
+//!
+//! Capacities stay here rather than in `limits`: each caps one local file or field this module parses,
+//! beside the parser it bounds.
 
 use core::fmt;
 use std::fs;
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead};
 use std::net::Ipv4Addr;
 use std::path::Path;
 
@@ -61,6 +64,8 @@ pub const PROC_LINE_MAX_BYTES: usize = 256;
 const CGROUP_READ_MAX_BYTES: usize = 16 * 1024;
 /// Read buffer for streaming `fib_trie` and `route`.
 const STREAM_BUF_BYTES: usize = 4 * 1024;
+/// A sysfs attribute we read (`address`, `operstate`, `type`): a few bytes; 64 holds any of them.
+const SYSFS_ATTR_MAX_BYTES: usize = 64;
 
 // ---- Own container ID and mode (spec §1.5) ---------------------------------------------------------
 
@@ -584,7 +589,9 @@ fn reporting_interface(a: Ipv4Addr, routes: &[Route], net_dir: &Path) -> Option<
 /// A small sysfs attribute, or `None`.
 fn read_attr(path: &Path) -> Option<String> {
     let mut buf = Vec::new();
-    read_capped(path, &mut buf, 64).ok().map(str::to_owned)
+    read_capped(path, &mut buf, SYSFS_ATTR_MAX_BYTES)
+        .ok()
+        .map(str::to_owned)
 }
 
 /// Adds `a` to a container-mode list if it is reportable, new and outside every Docker subnet.
@@ -647,13 +654,8 @@ pub fn container_host_ips(host_proc: &Path, docker_subnets: &[(Ipv4Addr, u8)]) -
 
 /// Reads at most `cap` bytes of `path` into `buf` and returns its longest UTF-8 prefix.
 fn read_capped<'b>(path: &Path, buf: &'b mut Vec<u8>, cap: usize) -> io::Result<&'b str> {
-    buf.clear();
-    fs::File::open(path)?.take(cap as u64).read_to_end(buf)?;
-    Ok(match core::str::from_utf8(buf) {
-        Ok(s) => s,
-        // `valid_up_to` is a char boundary, so this cannot fail.
-        Err(e) => core::str::from_utf8(&buf[..e.valid_up_to()]).unwrap_or_default(),
-    })
+    crate::procfs::read_capped(path, buf, cap)?;
+    Ok(crate::procfs::utf8_prefix(buf))
 }
 
 /// Calls `f` with every line of `path` (without its newline), through one fixed line buffer. Lines

@@ -5,18 +5,21 @@
 //! ```text
 //! limits            every capacity, timeout and budget, with its reason
 //! rfc3339, logging  time stamps into stack buffers; text or JSON log lines
+//! stats             a container's stats sample (either source) and the payload numbers from two
+//! procfs            small local files: one capped reader, path building, decimals, byte helpers
 //! http              HTTP/1.1 wire: request heads, response heads, body decoders, one connection
 //! ws                WebSocket wire (RFC 6455, client side) and its connection
 //! dns, tls          host names → addresses without blocking; the rustls client configuration
 //! proxy             HTTP_PROXY/HTTPS_PROXY/NO_PROXY and the CONNECT tunnel to DockMon
-//! docker            the Engine API over the unix socket: endpoint, version, calls, stats math
+//! docker            the Engine API over the unix socket or tcp://: endpoint, version, calls, Docker's stats JSON;
+//!                   also DockMon's list_containers payload (docker/mod.rs says why)
 //! host, identity    host stats from /proc; container ID, hostname, host IPs
 //! token             the permanent token file
 //! privilege         dropping root in the image before any other thread exists
 //! board, sampler    board profiles; the stats budget, container table, stats sources and the loop
 //! dockmon, outbox   the DockMon protocol: messages, registration, commands; the send queue
 //! config, cli       environment → Config and argv → Command, pure
-//! modes             the drivers that own timers and wire the layers together
+//! modes             the drivers that own timers and wire the layers together; the health socket
 //! alloc             the counting allocator (feature `count-alloc`)
 //! ```
 //!
@@ -41,9 +44,11 @@ pub mod logging;
 pub mod modes;
 pub mod outbox;
 pub mod privilege;
+pub mod procfs;
 pub mod proxy;
 pub mod rfc3339;
 pub mod sampler;
+pub mod stats;
 pub mod tls;
 pub mod token;
 pub mod ws;

@@ -1,7 +1,17 @@
-//! Every compile-time ceiling, default timeout and budget, each with its reason.
+//! Every compile-time ceiling, default timeout and budget that bounds the agent as a whole, each with its
+//! reason.
 //!
-//! Nothing else in the crate writes a capacity or a timeout as a bare number. A value here is the
-//! most the agent will ever hold; runtime budgets (board profiles, flags) may lower them, never raise them.
+//! Nothing in the crate writes a capacity or a timeout as a bare number. A value here is the most the
+//! agent will ever hold; runtime budgets (board profiles, flags) may lower them, never raise them.
+//!
+//! What stays beside its code instead, named with its unit and reason, each module's doc saying so:
+//! - facts of a wire format, not choices (`ws`: RFC 6455's 125-byte control payload and 14-byte
+//!   header; `docker::logs`' 8-byte frame header; `ws::sha1`'s block; `dns::wire`'s RFC 1035 sizes);
+//! - caps on one parser's input from a local file, read once per sample into a buffer of that parser
+//!   (`host`, `identity`, `board`, `sampler::source::cgroup`, `token`, `dns::conf`);
+//! - limits the DockMon backend states for its own fields (`config`'s 255-byte name and token);
+//! - the WebSocket connection's and the outbox's own capacities (`ws`, `ws::conn`, `outbox`), which
+//!   the agent's core (modes/agent.rs, being rewritten in issue 10) imports from there.
 
 // ---- HTTP over the Docker socket -------------------------------------------------------------------
 
@@ -291,3 +301,11 @@ pub const DATA_TAKEOVER_MAX_ENTRIES: usize = 10_000;
 /// A proxy's answer to `CONNECT` (src/proxy.rs): a status line and a few headers (`Proxy-Agent`,
 /// `Date`); squid's and tinyproxy's are under 200 bytes. Held on the stack while connecting.
 pub const PROXY_ANSWER_MAX_BYTES: usize = 2 * 1024;
+// ---- Event following and the sampler's repair (issue 10 item 6) ----------------------------------------
+
+/// Pause before re-subscribing when Docker's event stream ends or fails (the Go agent never does): one
+/// second keeps a restarting dockerd from being hammered while losing at most a second of events.
+pub const EVENTS_RETRY_MS: u64 = 1_000;
+/// The sampler re-lists running containers this often to repair drift (events are the normal way its
+/// table follows the engine; a start dropped from a full change queue is repaired here).
+pub const SAMPLER_RELIST_INTERVAL_MS: u64 = 60_000;

@@ -164,26 +164,18 @@ fn docker_socket() -> Option<std::path::PathBuf> {
         .map(Path::to_path_buf)
 }
 
-/// `health`: asks the running agent over its abstract socket.
+/// `health`: asks the running agent over its abstract socket (`modes::health` says which).
 fn health() -> ExitCode {
-    use std::io::Read;
-    use std::os::linux::net::SocketAddrExt;
-    use std::os::unix::net::{SocketAddr, UnixStream};
-    let answer = SocketAddr::from_abstract_name(modes::agent::HEALTH_SOCKET)
-        .and_then(|addr| UnixStream::connect_addr(&addr))
-        .and_then(|mut s| {
-            s.set_read_timeout(Some(std::time::Duration::from_secs(3)))?;
-            let mut text = String::new();
-            s.read_to_string(&mut text)?;
-            Ok(text)
-        });
-    match answer {
-        Ok(text) if text.trim() == "connected" => {
+    let data_path = std::env::var_os("DATA_PATH")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| config::DATA_PATH_DEFAULT.into());
+    match modes::health::ask(&data_path) {
+        Ok(text) if text == "connected" => {
             println!("connected");
             ExitCode::SUCCESS
         }
         Ok(text) => {
-            println!("{}", text.trim());
+            println!("{text}");
             ExitCode::from(1)
         }
         Err(e) => {

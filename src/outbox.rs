@@ -12,6 +12,9 @@
 //!
 //! Each drop is counted; [`Outbox::take_drop_report`] tells the driver to log once per episode.
 //! Pure: no I/O, no waking (the driver wraps it).
+//!
+//! Capacities stay here rather than in `limits`: they are this queue's own defaults (board profiles set
+//! the runtime depth, clamped by `limits::BOARD_OUTBOX_*`), beside the policy that uses them.
 use std::collections::VecDeque;
 
 /// Requests handled at once; also the ceiling of queued replies.

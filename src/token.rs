@@ -11,9 +11,12 @@
 //! file's permissions; leave a half-written token where [`load`] would find it.
 //!
 //! Invariants:
-//! - [`store`] is atomic: the token is written to `.permanent_token.tmp` in the same directory, which is
-//!   opened with mode 0600 and `fchmod`ed to 0600 before any byte is written (so neither the umask nor
-//!   a stale temp file from a crash can widen it), synced, renamed over `permanent_token`, and then the
+//! - [`store`] is atomic: the token is written to a temp file of its own in the same directory
+//!   (`.permanent_token.<pid>-<random>.tmp`, [`temp_file_name`]: two agents sharing one data directory,
+//!   a cloned identity or two containers on one volume where both are PID 1, never write or rename
+//!   each other's file, which once failed with `rename ... ENOENT`), created new (`O_EXCL`, so nothing
+//!   left there is followed) with mode 0600 and `fchmod`ed to 0600 before any byte is written (so the
+//!   umask cannot widen it), synced, renamed over `permanent_token`, and then the
 //!   directory is synced so the rename survives a power cut (a Pi's SD card loses unsynced metadata).
 //!   A reader sees the old token or the new one, never a mix. The rename replaces the inode, so the
 //!   final mode is 0600 whatever an older file had.
@@ -25,6 +28,9 @@
 //! Errors say what to do: a read-only `/data` asks for a writable volume or `DATA_PATH`; permission
 //! problems name the agent's uid and the directory's owner and mode (from metadata: the uid is the owner
 //! of `/proc/self`, which is the process's effective uid; no libc).
+//!
+//! Caps stay here rather than in `limits`: the backend's token length (spec 2.4) and the one file this
+//! module reads.
 
 use core::fmt;
 use std::fs;
@@ -34,9 +40,16 @@ use std::path::{Path, PathBuf};
 
 /// The file name under `$DATA_PATH` (spec §1.2).
 pub const TOKEN_FILE_NAME: &str = "permanent_token";
-/// The temp file [`store`] writes before renaming; a dot file in the same directory, so the rename stays
-/// on one file system.
+/// The temp file older versions wrote before renaming, one name for every process. [`store`] removes
+/// one left by a crash of such a version; its own temp files are named by [`temp_file_name`].
 pub const TEMP_FILE_NAME: &str = ".permanent_token.tmp";
+
+/// The temp file [`store`] writes before renaming: a dot file in the same directory, so the rename stays
+/// on one file system, named for this process (PID) and this call (64 random bits), so two agents
+/// writing into one directory at the same moment each rename their own file.
+pub fn temp_file_name(pid: u32, random: u64) -> String {
+    format!(".permanent_token.{pid}-{random:016x}.tmp")
+}
 /// Longest token the backend accepts (spec §2.4 rule 6: `token` ≤ 255).
 pub const TOKEN_MAX_BYTES: usize = 255;
 /// Most bytes [`load`] reads: a token is at most [`TOKEN_MAX_BYTES`] (a UUID is 36); the rest is slack
@@ -368,18 +381,23 @@ fn read_error(path: PathBuf, source: io::Error) -> Error {
 /// message names).
 pub fn store(dir: &Path, token: &str) -> Result<(), Error> {
     check_token(token)?;
-    let tmp = dir.join(TEMP_FILE_NAME);
+    let mut random = [0u8; 8];
+    crate::tls::random_bytes(&mut random);
+    let tmp = dir.join(temp_file_name(
+        std::process::id(),
+        u64::from_le_bytes(random),
+    ));
     let target = dir.join(TOKEN_FILE_NAME);
+    // A stale temp file of an older version (one shared name): best effort, it may hold a token.
+    let _ = fs::remove_file(dir.join(TEMP_FILE_NAME));
     let mut file = fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(TOKEN_FILE_MODE)
         .open(&tmp)
         .map_err(|e| Error::write(dir, Step::CreateTemp, e))?;
     let written = (|| {
-        // `mode` applies only when the file is created and is narrowed by the umask; a temp file left by
-        // a crash keeps its old mode. fchmod before writing makes it exactly 0600 either way.
+        // `mode` is narrowed by the umask (never widened); fchmod before writing makes it exactly 0600.
         file.set_permissions(fs::Permissions::from_mode(TOKEN_FILE_MODE))
             .map_err(|e| (Step::SetMode, e))?;
         file.write_all(token.as_bytes())
@@ -581,6 +599,47 @@ mod tests {
         assert_eq!(mode(&path), 0o600);
         assert_eq!(fs::read(&path).unwrap(), SECRET.as_bytes());
         assert!(!tmp.exists());
+    }
+
+    #[test]
+    fn temp_file_names_differ_per_process_and_call() {
+        assert_eq!(
+            temp_file_name(1, 0xab),
+            ".permanent_token.1-00000000000000ab.tmp"
+        );
+        assert_ne!(temp_file_name(1, 1), temp_file_name(2, 1));
+        assert_ne!(temp_file_name(1, 1), temp_file_name(1, 2));
+        assert_ne!(temp_file_name(1, 1), TEMP_FILE_NAME);
+    }
+
+    /// Issue 11 D1: two agents sharing one data directory stored at the same moment and one failed
+    /// with `rename ... ENOENT` (the other had renamed the shared temp file away).
+    #[test]
+    fn issue11_concurrent_stores_into_one_directory_all_succeed() {
+        let dir = TempDir::new("concurrent");
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let d = dir.0.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        store(&d, SECRET).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(
+            fs::read(dir.0.join(TOKEN_FILE_NAME)).unwrap(),
+            SECRET.as_bytes()
+        );
+        let left: Vec<_> = fs::read_dir(&dir.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != TOKEN_FILE_NAME)
+            .collect();
+        assert!(left.is_empty(), "temp files left behind: {left:?}");
     }
 
     #[test]

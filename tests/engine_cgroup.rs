@@ -13,9 +13,9 @@ use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
-use dockmon_agent::docker::stats::{self, Sample};
 use dockmon_agent::docker::{endpoint, Client};
 use dockmon_agent::sampler::source::cgroup::{CgroupSource, Error, Version};
+use dockmon_agent::stats::{self, Sample};
 use support::*;
 
 // ---- a per-thread allocation counter (tests run on parallel threads) ----------------------------------

@@ -127,7 +127,7 @@ impl Client {
 
     /// One stats reading of a running container: `stream=false&one-shot=true` where the API has
     /// one-shot (1.41+), else `stream=false` (Docker then waits about a second to fill precpu).
-    pub async fn stats(&self, id: &str, buf: &mut Vec<u8>) -> Result<stats::Sample, Error> {
+    pub async fn stats(&self, id: &str, buf: &mut Vec<u8>) -> Result<crate::stats::Sample, Error> {
         let mut target = String::with_capacity(96);
         target.push_str("/containers/");
         request::push_encoded(&mut target, id);

@@ -1,16 +1,21 @@
-//! The Docker Engine API over the unix socket or TCP (with TLS). Builds on [`crate::http`]; knows nothing of DockMon.
+//! The Docker Engine API over the unix socket or TCP (with TLS). Builds on [`crate::http`]; knows nothing of DockMon's
+//! session or messages, with one exception, [`list`]: it writes the `list_containers` payload because
+//! that payload is Docker's own list passed through byte for byte with three keys spliced in while the
+//! answer streams past. Building it in `dockmon` would mean holding Docker's answer whole or exporting
+//! the splice's internals; the shape it writes is named there, the spec section beside it.
 //!
 //! - [`endpoint`]: which socket (`DOCKER_HOST`, else the usual paths), pure.
 //! - [`version`]: API version parsing and negotiation, pure.
 //! - [`client`]: the calls, each with its body cap and deadline, over a small keep-alive pool.
 //! - [`types`]: the fields we read from Docker's JSON, borrowed from the caller's buffer.
 //! - [`lines`]: newline-delimited JSON streams (`/events`, streamed stats) cut into bounded lines.
-//! - [`stats`]: the stats math, pure.
 //! - [`stream`]: the connection: unix socket, TCP or TLS (`DOCKER_TLS_VERIFY`).
+//! - [`exec`]: the web shell's exec: create, start attached (the hijacked stream), resize, inspect.
+//! - [`stats`]: Docker's stats JSON → [`crate::stats::Sample`], pure (the math is in [`crate::stats`]).
 //! - [`ops`]: start, stop, restart, kill, rename, remove; image digests and the daemon's start time.
 //! - [`logs`]: the multiplexed log stream cut apart and kept within a cap (pure), and the logs call.
-//! - [`list`]: the `list_containers` reply: Docker's list with three keys spliced in.
-//! - [`exec`]: the web shell's exec: create, start attached (the hijacked stream), resize, inspect.
+//! - [`list`]: DockMon's `list_containers` payload (spec 3.7.1): Docker's list with three keys spliced in
+//!   (the exception above).
 //! - [`array`]: a JSON array read in slices, cut into its elements (the list, never held whole).
 //! - [`images`], [`volumes`], [`networks`]: DockMon's Images, Volumes and Networks pages' calls;
 //!   [`usage`]: which containers use which image, volume and network, from one list.

@@ -5,8 +5,8 @@
 //! and events, (B) the flat container-operation result `{"correlation_id","success",…}`, (C) the flat
 //! host stats frame `{"type":"stats","stats":{…}}` (spec 3.1). Events never carry `id` or
 //! `correlation_id` (spec 3.2 rule 1: the backend would take them for replies).
-use crate::docker::stats::Computed;
 use crate::rfc3339::Stamp;
+use crate::stats::Computed;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -213,7 +213,8 @@ fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     let _ = serde_json::to_writer(&mut *out, value);
 }
 
-/// The `container_stats` event payload (spec 4.2), field for field and unit for unit.
+/// The `container_stats` event payload (spec 4.2): the numbers are [`Computed`]'s own fields (it
+/// serializes as them, in the spec's order), framed by the container and the time.
 ///
 /// `pids` is not part of DockMon's payload: it is set only by the local modes (`snapshot`, `watch`),
 /// and left out of the JSON when `None`.
@@ -223,22 +224,9 @@ pub struct ContainerStats<'a> {
     pub container_id: &'a str,
     /// Name without the leading slash.
     pub container_name: &'a str,
-    /// Percent of one core (100 = one core busy), one decimal.
-    pub cpu_percent: f64,
-    /// Working set in bytes.
-    pub memory_usage: u64,
-    /// Limit in bytes (host memory when unlimited).
-    pub memory_limit: u64,
-    /// `memory_usage / memory_limit × 100`, one decimal.
-    pub memory_percent: f64,
-    /// Bytes received, cumulative.
-    pub network_rx: u64,
-    /// Bytes sent, cumulative.
-    pub network_tx: u64,
-    /// Bytes read from block devices, cumulative.
-    pub disk_read: u64,
-    /// Bytes written to block devices, cumulative.
-    pub disk_write: u64,
+    /// CPU %, memory, network and disk, as spec 4.2 names them.
+    #[serde(flatten)]
+    pub numbers: Computed,
     /// Processes and threads in the container (local modes only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pids: Option<u64>,
@@ -252,14 +240,7 @@ impl<'a> ContainerStats<'a> {
         ContainerStats {
             container_id: id,
             container_name: name,
-            cpu_percent: c.cpu_percent,
-            memory_usage: c.memory_usage,
-            memory_limit: c.memory_limit,
-            memory_percent: c.memory_percent,
-            network_rx: c.network_rx,
-            network_tx: c.network_tx,
-            disk_read: c.disk_read,
-            disk_write: c.disk_write,
+            numbers: *c,
             pids: pids.then_some(c.pids),
             timestamp: timestamp.as_str(),
         }

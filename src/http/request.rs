@@ -37,7 +37,11 @@ pub fn emit(
     if let Some((content_type, len)) = body {
         check_value(content_type)?;
         push_header(out, "Content-Type", content_type);
-        push_header(out, "Content-Length", itoa_buf(len as u64).as_str());
+        push_header(
+            out,
+            "Content-Length",
+            crate::procfs::decimal(len as u64).as_str(),
+        );
     }
     out.extend_from_slice(b"\r\n");
     Ok(())
@@ -48,25 +52,6 @@ fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(b": ");
     out.extend_from_slice(value.as_bytes());
     out.extend_from_slice(b"\r\n");
-}
-
-fn itoa_buf(mut n: u64) -> heapless::String<20> {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let mut s = heapless::String::new();
-    for &d in &digits[i..] {
-        // 20 digits hold any u64, so the push cannot fail.
-        let _ = s.push(d as char);
-    }
-    s
 }
 
 /// A method or header name: RFC 9110 §5.6.2 token characters only.
@@ -189,7 +174,10 @@ mod tests {
 
     #[test]
     fn formats_lengths() {
-        assert_eq!(itoa_buf(0).as_str(), "0");
-        assert_eq!(itoa_buf(u64::MAX).as_str(), "18446744073709551615");
+        assert_eq!(crate::procfs::decimal(0).as_str(), "0");
+        assert_eq!(
+            crate::procfs::decimal(u64::MAX).as_str(),
+            "18446744073709551615"
+        );
     }
 }

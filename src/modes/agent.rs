@@ -27,14 +27,13 @@ use crate::limits::{
     COMMANDS_WAITING_MAX_BYTES, COMMANDS_WAITING_MAX_COUNT, DOCKMON_CLOSE_TIMEOUT_MS,
     DOCKMON_CONNECT_TIMEOUT_MS, DOCKMON_WRITE_TIMEOUT_MS, FACTS_RETRY_INITIAL_MS,
     FACTS_RETRY_MAX_MS, HOST_STATS_INTERVAL_MS, LARGE_REPLIES_AT_ONCE_COUNT,
-    SAMPLER_CHANGES_MAX_COUNT,
 };
 use crate::outbox::{Class, Outbox, COMMANDS_IN_FLIGHT_MAX, OUTBOX_SPARE_BYTES};
-use crate::sampler::driver::{Change, Driver, Report};
+use crate::sampler::driver::{Change, Changes, Driver, Report};
 use crate::sampler::source::Source;
 use crate::ws::conn::{Conn, Incoming as WsIncoming, Transport};
 use crate::{identity, rfc3339, tls};
-use async_io::{Async, Timer};
+use async_io::Timer;
 use serde_json::value::RawValue;
 use smol::channel::{Receiver, Sender};
 use smol::lock::Semaphore;
@@ -46,9 +45,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Abstract unix socket on which the agent says whether it is connected (`dockmon-agent health`).
-pub const HEALTH_SOCKET: &str = "dockmon-agent.health";
-
 /// What a waiting request holds: its own size and its heap bytes.
 fn request_bytes(request: &command::Request) -> usize {
     std::mem::size_of::<command::Request>() + request.bytes()
@@ -59,7 +55,7 @@ struct Shared {
     client: Rc<Client>,
     board: crate::board::Profile,
     source: Rc<Source>,
-    changes: (Sender<Change>, Receiver<Change>),
+    changes: Changes,
     outbox: RefCell<Outbox>,
     wake: Sender<()>,
     /// Closed (dropped) after each batch the writer sends: wakes producers waiting for room.
@@ -192,6 +188,7 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
     );
     let (wake_tx, wake_rx) = smol::channel::bounded(1);
     let shared = Rc::new(Shared {
+        changes: Changes::new(board.containers_max),
         client,
         outbox: RefCell::new(Outbox::with_capacity(
             board.outbox_events_max,
@@ -199,7 +196,6 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
         )),
         board,
         source,
-        changes: smol::channel::bounded(SAMPLER_CHANGES_MAX_COUNT),
         wake: wake_tx,
         drained: RefCell::new(None),
         link: Rc::new(Link::default()),
@@ -215,7 +211,7 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
         sink: shared.clone(),
         link: shared.link.clone(),
     });
-    let _health = start_health_socket(&ex, &shared);
+    let _health = super::health::serve(&ex, &cfg.data_path, shared.link.clone());
     #[cfg(feature = "count-alloc")]
     ex.spawn(crate::alloc::report_on_sigusr1()).detach();
     let mode = identity::detect_mode(
@@ -691,8 +687,7 @@ fn persist_token(cfg: &Config, token: &str) {
 async fn forward_events(shared: Rc<Shared>) {
     super::follow_events(&shared.client, |e| {
         if let Some(change) = Change::from_event(e) {
-            // Full: the sampler's re-list repairs what was missed.
-            let _ = shared.changes.0.try_send(change);
+            shared.changes.offer(change);
         }
         let mut out = shared.outbox.borrow_mut().buffer();
         write_container_event(&mut out, e);
@@ -745,7 +740,7 @@ async fn sample_stats(ex: Rc<LocalExecutor<'static>>, shared: Rc<Shared>) {
         Instant::now(),
     );
     driver
-        .run(&ex, Some(&shared.changes.1), |report| {
+        .run(&ex, Some(&shared.changes), |report| {
             match report {
                 Report::Reading {
                     id, name, stats, ..
@@ -813,37 +808,4 @@ fn jitter() -> f64 {
     let mut b = [0u8; 8];
     tls::random_bytes(&mut b);
     (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// Answers `connected` or `disconnected` on an abstract unix socket for `dockmon-agent health`
-/// (the image's HEALTHCHECK). Abstract sockets live in the network namespace: the HEALTHCHECK runs
-/// in the container's, systemd hosts share the host's. If the name is taken (a second agent in the
-/// same namespace) there is no health endpoint, with a warning.
-fn start_health_socket(ex: &LocalExecutor<'static>, shared: &Rc<Shared>) -> Option<smol::Task<()>> {
-    use std::os::linux::net::SocketAddrExt;
-    use std::os::unix::net::{SocketAddr, UnixListener};
-    let addr = SocketAddr::from_abstract_name(HEALTH_SOCKET).ok()?;
-    let listener = match UnixListener::bind_addr(&addr).and_then(Async::new) {
-        Ok(l) => l,
-        Err(e) => {
-            log::warn!(
-                "health socket @{HEALTH_SOCKET}: {e}; `dockmon-agent health` will report unhealthy"
-            );
-            return None;
-        }
-    };
-    let shared = shared.clone();
-    Some(ex.spawn(async move {
-        loop {
-            if let Ok((mut stream, _)) = listener.accept().await {
-                use smol::io::AsyncWriteExt;
-                let answer: &[u8] = if shared.link.is_connected() {
-                    b"connected\n"
-                } else {
-                    b"disconnected\n"
-                };
-                let _ = stream.write_all(answer).await;
-            }
-        }
-    }))
 }

@@ -283,7 +283,7 @@ async fn connect_and_send(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::docker::stats::Computed;
+    use crate::stats::Computed;
 
     #[test]
     fn delays_double_from_1_to_30_s_and_stay() {

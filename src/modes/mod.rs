@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod check;
 pub mod dial;
+pub mod health;
 pub mod ingest;
 pub mod snapshot;
 pub mod table;
@@ -19,9 +20,6 @@ use std::fmt;
 use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
-
-/// Pause before re-subscribing when Docker's event stream ends or fails (the Go agent never does).
-pub const EVENTS_RETRY: Duration = Duration::from_secs(1);
 
 /// Why a mode stopped. `main` maps each to an exit code.
 #[derive(Debug)]
@@ -177,7 +175,7 @@ pub fn log_report(report: &Report<'_>) {
 }
 
 /// Follows Docker's container events for ever, calling `each` for every one, and re-subscribes
-/// whenever the stream ends or fails (every [`EVENTS_RETRY`] while it keeps failing; said once).
+/// whenever the stream ends or fails (every [`EVENTS_RETRY_MS`](crate::limits::EVENTS_RETRY_MS) while it keeps failing; said once).
 pub async fn follow_events(client: &Client, mut each: impl FnMut(&Event<'_>)) {
     let mut failing = false;
     loop {
@@ -216,6 +214,6 @@ pub async fn follow_events(client: &Client, mut each: impl FnMut(&Event<'_>)) {
                 }
             }
         }
-        Timer::after(EVENTS_RETRY).await;
+        Timer::after(Duration::from_millis(crate::limits::EVENTS_RETRY_MS)).await;
     }
 }

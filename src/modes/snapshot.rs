@@ -9,11 +9,11 @@
 //! The `sampler` object shows what the profile means for this host: whether it can visit every running
 //! container each stats interval, and how often each would really be sampled.
 use super::{connect_docker, Error};
-use crate::docker::stats::Computed;
 use crate::dockmon::msg::ContainerStats;
 use crate::rfc3339;
 use crate::sampler::budget::Plan;
 use crate::sampler::driver::{Driver, Report, Settings};
+use crate::stats::Computed;
 use serde::Serialize;
 use smol::LocalExecutor;
 use std::io::Write;

@@ -2,7 +2,7 @@
 //!
 //! Memory uses binary units with four significant digits (`1.5MiB`), network and block I/O decimal
 //! units with three (`1.2kB`), as the docker CLI does (go-units `BytesSize` / `HumanSizeWithPrecision`).
-use crate::docker::stats::Computed;
+use crate::stats::Computed;
 use std::fmt::Write;
 
 /// The header line.

@@ -13,11 +13,10 @@
 //! one second after start, or after the interval if shorter). A container that stops leaves the table.
 use super::{connect_docker, table, Error};
 use crate::cli::Format;
-use crate::docker::stats::Computed;
 use crate::dockmon::msg::ContainerStats;
-use crate::limits::SAMPLER_CHANGES_MAX_COUNT;
 use crate::rfc3339;
-use crate::sampler::driver::{Change, Driver, Id, Name, Report};
+use crate::sampler::driver::{Change, Changes, Driver, Id, Name, Report};
+use crate::stats::Computed;
 use async_io::Timer;
 use smol::LocalExecutor;
 use std::cell::RefCell;
@@ -47,14 +46,14 @@ pub async fn run(
         settings.interval.as_millis()
     );
 
-    let (changes_tx, changes_rx) = smol::channel::bounded(SAMPLER_CHANGES_MAX_COUNT);
+    let changes = Rc::new(Changes::new(settings.containers_max));
+    let changes_tx = changes.clone();
     let events_client = client.clone();
     // Cancelled when dropped, at the end of this function.
     let _events = ex.spawn(async move {
         super::follow_events(&events_client, |e| {
             if let Some(change) = Change::from_event(e) {
-                // Full: the driver's re-list repairs what was missed.
-                let _ = changes_tx.try_send(change);
+                changes_tx.offer(change);
             }
         })
         .await;
@@ -65,7 +64,7 @@ pub async fn run(
         Format::Ndjson => {
             let mut failure = None;
             driver
-                .run(&ex, Some(&changes_rx), |report| match report {
+                .run(&ex, Some(&changes), |report| match report {
                     Report::Reading {
                         id,
                         name,
@@ -90,7 +89,7 @@ pub async fn run(
             let rows: RefCell<Vec<Row>> = RefCell::new(Vec::new());
             let sampling = async {
                 driver
-                    .run(&ex, Some(&changes_rx), |report| {
+                    .run(&ex, Some(&changes), |report| {
                         match report {
                             Report::Reading {
                                 id,

@@ -23,10 +23,13 @@ use super::source::cgroup::Error as CgroupError;
 use super::source::Source;
 use super::table::{self, Table, CONTAINER_NAME_MAX_BYTES};
 use super::Error;
-use crate::docker::stats::{self, Computed, Sample};
 use crate::docker::types::{ContainerSummary, Event};
 use crate::docker::Client;
-use crate::limits::{CALL_TIMEOUT_MS, CONTAINER_ID_MAX_BYTES, SAMPLE_BUF_KEEP_BYTES};
+use crate::limits::{
+    CALL_TIMEOUT_MS, CONTAINER_ID_MAX_BYTES, SAMPLER_CHANGES_MAX_COUNT, SAMPLER_RELIST_INTERVAL_MS,
+    SAMPLE_BUF_KEEP_BYTES,
+};
+use crate::stats::{self, Computed, Sample};
 use async_io::Timer;
 use smol::channel::{Receiver, Sender};
 use smol::LocalExecutor;
@@ -38,10 +41,6 @@ use std::time::{Duration, Instant};
 pub type Id = heapless::String<CONTAINER_ID_MAX_BYTES>;
 /// A container name, cut to the table's length.
 pub type Name = heapless::String<CONTAINER_NAME_MAX_BYTES>;
-
-/// The driver re-lists running containers this often to repair drift (events are the normal way the
-/// table follows the engine; a change dropped from a full channel is repaired here).
-pub const RELIST_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The budget a driver runs under (from the board profile, or a mode's own interval).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +106,85 @@ impl Change {
             }
             "die" | "destroy" | "pause" => Some(Change::Stopped { id }),
             _ => None,
+        }
+    }
+}
+
+/// The queue of [`Change`]s from the events follower to the driver.
+///
+/// A bounded channel of `SAMPLER_CHANGES_MAX_COUNT` carries them. When it is full (a burst of events
+/// while the driver waits on Docker: dockerd stopping kills every container at once), a start is
+/// dropped as before (the re-list repairs it), but a stop is kept in an overflow list, because with
+/// dockerd gone no re-list comes to repair it and the stopped container would stay in the table,
+/// failing every sample (issue 11 D5). Order is kept: while the overflow holds anything, every change
+/// goes there (a start cancels a pending stop of the same container), and the driver takes the
+/// overflow once the channel is empty, so it sees the changes as they happened.
+///
+/// When full: the overflow holds at most the table's rows (a stop of a container not in the table
+/// changes nothing), deduplicated; past that a stop is dropped and the re-list repairs it.
+pub struct Changes {
+    tx: Sender<Change>,
+    rx: Receiver<Change>,
+    overflow: std::cell::RefCell<Vec<Id>>,
+    overflow_max: usize,
+}
+
+impl Changes {
+    /// A queue whose channel holds `SAMPLER_CHANGES_MAX_COUNT` changes and whose overflow holds up to
+    /// `rows` stops (the table's `containers_max`). Nothing is allocated for the overflow until used.
+    pub fn new(rows: usize) -> Changes {
+        let (tx, rx) = smol::channel::bounded(SAMPLER_CHANGES_MAX_COUNT);
+        Changes {
+            tx,
+            rx,
+            overflow: std::cell::RefCell::new(Vec::new()),
+            overflow_max: rows,
+        }
+    }
+
+    /// Queues `change` (never waits), following the policy in the type's doc.
+    pub fn offer(&self, change: Change) {
+        let mut overflow = self.overflow.borrow_mut();
+        let change = if overflow.is_empty() {
+            match self.tx.try_send(change) {
+                Ok(()) | Err(smol::channel::TrySendError::Closed(_)) => return,
+                Err(smol::channel::TrySendError::Full(change)) => change,
+            }
+        } else {
+            change
+        };
+        match change {
+            Change::Stopped { id } => {
+                if !overflow.contains(&id) && overflow.len() < self.overflow_max {
+                    overflow.push(id);
+                }
+            }
+            Change::Started { id, .. } => overflow.retain(|s| *s != id),
+        }
+    }
+
+    /// The next change: the channel's, then (once it is empty) the overflow's stops.
+    async fn next(&self) -> Change {
+        loop {
+            if let Ok(c) = self.rx.try_recv() {
+                return c;
+            }
+            if let Some(id) = {
+                let mut overflow = self.overflow.borrow_mut();
+                let id = (!overflow.is_empty()).then(|| overflow.remove(0));
+                if overflow.is_empty() {
+                    // Back to no heap: an overflow is a rare burst.
+                    *overflow = Vec::new();
+                }
+                id
+            } {
+                return Change::Stopped { id };
+            }
+            match self.rx.recv().await {
+                Ok(c) => return c,
+                // Cannot happen: `tx` lives in `self`.
+                Err(_) => std::future::pending().await,
+            }
         }
     }
 }
@@ -184,7 +262,7 @@ pub struct Driver {
 
 impl Driver {
     /// A driver with an empty table (allocated now for `containers_max` rows) and a full budget at
-    /// `now`, which re-lists running containers at once and then every [`RELIST_INTERVAL`].
+    /// `now`, which re-lists running containers at once and then every [`SAMPLER_RELIST_INTERVAL_MS`].
     pub fn new(client: Rc<Client>, source: Rc<Source>, settings: Settings, now: Instant) -> Self {
         Driver {
             client,
@@ -192,7 +270,7 @@ impl Driver {
             table: Table::new(settings.containers_max, settings.interval),
             budget: Budget::new(settings.calls_per_sec, settings.in_flight, now),
             settings,
-            relist_every: Some(RELIST_INTERVAL),
+            relist_every: Some(Duration::from_millis(SAMPLER_RELIST_INTERVAL_MS)),
             next_relist: Some(now),
             said_full: false,
             said_short: false,
@@ -225,12 +303,11 @@ impl Driver {
     }
 
     /// Samples until `sink` answers [`ControlFlow::Break`] (or forever). `changes` brings container
-    /// starts and stops; `None` (or a closed channel) means the table changes only by re-list or
-    /// [`Driver::add`]. Worker tasks are spawned on `ex` and end with this future.
+    /// starts and stops; `None` means the table changes only by re-list or [`Driver::add`]. Worker tasks are spawned on `ex` and end with this future.
     pub async fn run(
         mut self,
         ex: &LocalExecutor<'static>,
-        changes: Option<&Receiver<Change>>,
+        changes: Option<&Changes>,
         mut sink: impl FnMut(Report<'_>) -> ControlFlow<()>,
     ) {
         let slots = self.settings.in_flight.max(1);
@@ -272,10 +349,7 @@ impl Driver {
             };
             let change = async {
                 match changes {
-                    Some(rx) => match rx.recv().await {
-                        Ok(c) => Ev::Change(c),
-                        Err(_) => std::future::pending().await,
-                    },
+                    Some(changes) => Ev::Change(changes.next().await),
                     None => std::future::pending().await,
                 }
             };
@@ -550,6 +624,73 @@ mod tests {
     fn event(json: &str) -> Option<Change> {
         let e: Event = serde_json::from_str(json).unwrap();
         Change::from_event(&e)
+    }
+
+    fn stopped(n: usize) -> Change {
+        Change::Stopped {
+            id: Id::try_from(format!("{n:064}").as_str()).unwrap(),
+        }
+    }
+
+    fn started(n: usize) -> Change {
+        Change::Started {
+            id: Id::try_from(format!("{n:064}").as_str()).unwrap(),
+            name: Name::try_from("c").unwrap(),
+        }
+    }
+
+    /// Everything queued, in the order `next` gives it.
+    fn drain(changes: &Changes) -> Vec<Change> {
+        let mut out = Vec::new();
+        while !changes.rx.is_empty() || !changes.overflow.borrow().is_empty() {
+            out.push(async_io::block_on(changes.next()));
+        }
+        out
+    }
+
+    /// Issue 11 D5: a burst of stops larger than the channel (dockerd stopping kills every container)
+    /// loses none of them, in order, and the overflow gives its memory back.
+    #[test]
+    fn issue11_d5_no_stop_is_lost_when_the_channel_is_full() {
+        let changes = Changes::new(1_000);
+        let n = SAMPLER_CHANGES_MAX_COUNT * 3;
+        for i in 0..n {
+            changes.offer(stopped(i));
+        }
+        let got = drain(&changes);
+        assert_eq!(got, (0..n).map(stopped).collect::<Vec<_>>());
+        assert_eq!(changes.overflow.borrow().capacity(), 0);
+    }
+
+    #[test]
+    fn overflow_keeps_order_dedups_and_lets_a_start_cancel_a_stop() {
+        let changes = Changes::new(1_000);
+        let full = SAMPLER_CHANGES_MAX_COUNT;
+        for i in 0..full {
+            changes.offer(started(i));
+        }
+        // Channel full: stops go to the overflow, once each; a later start of the same container
+        // cancels its stop (a restart), and other starts are dropped for the re-list, as before.
+        changes.offer(stopped(1));
+        changes.offer(stopped(2));
+        changes.offer(stopped(1));
+        changes.offer(started(2));
+        changes.offer(started(900));
+        let mut want: Vec<Change> = (0..full).map(started).collect();
+        want.push(stopped(1));
+        assert_eq!(drain(&changes), want);
+        // Empty again: the channel takes changes first.
+        changes.offer(stopped(5));
+        assert_eq!(drain(&changes), [stopped(5)]);
+    }
+
+    #[test]
+    fn overflow_holds_at_most_the_table_rows() {
+        let changes = Changes::new(3);
+        for i in 0..SAMPLER_CHANGES_MAX_COUNT + 10 {
+            changes.offer(stopped(i));
+        }
+        assert_eq!(drain(&changes).len(), SAMPLER_CHANGES_MAX_COUNT + 3);
     }
 
     #[test]

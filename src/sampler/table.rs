@@ -4,8 +4,11 @@
 //! it: a container that does not fit is refused ([`Full`]) and the caller says so once; it is not
 //! sampled until a slot frees. Each entry holds a few hundred bytes: the IDs in fixed strings, the
 //! previous sample (for CPU %) and the schedule. Pure: time is an argument.
-use crate::docker::stats::Sample;
+//!
+//! `CONTAINER_NAME_MAX_BYTES` stays here rather than in `limits`: it is the width of this table's name
+//! column.
 use crate::limits::CONTAINER_ID_MAX_BYTES;
+use crate::stats::Sample;
 use std::time::{Duration, Instant};
 
 /// Longest container name kept (Docker allows longer; the payload name is cut here).

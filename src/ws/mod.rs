@@ -1,8 +1,8 @@
 //! WebSocket wire format, client side (RFC 6455). Read RFC 6455 §4 (handshake) and §5 (framing) first.
 //!
 //! Owns the bytes of the protocol and nothing else: no socket, no clock, no allocation. Every function
-//! here is a pure codec over borrowed bytes, so the connection type that touches the socket (later,
-//! `ws::conn`) stays a thin loop over these pieces.
+//! here is a pure codec over borrowed bytes, so the connection type that touches the socket
+//! ([`conn`]) stays a thin loop over these pieces.
 //!
 //! - [`handshake`]: the client upgrade request written into a caller buffer, and the check of the
 //!   server's answer (status 101, `Upgrade`, `Connection`, `Sec-WebSocket-Accept`; RFC 6455 §4.1).
@@ -20,6 +20,9 @@
 //! [`WS_HANDSHAKE_HEADER_MAX_COUNT`] headers, or output that does not fit the caller's buffer is refused
 //! with an error carrying the value and the limit. Errors met while reading tell the caller which close
 //! code to send when it fails the connection ([`Error::close_code`], RFC 6455 §7.1.7).
+//!
+//! Capacities (`WS_*` below) stay here rather than in `limits`: most are RFC 6455 facts (§5.2 header,
+//! §5.5 control payload), and the rest size this layer's own buffers, beside the rules they serve.
 pub mod conn;
 pub mod frame;
 pub mod handshake;

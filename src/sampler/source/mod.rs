@@ -1,7 +1,7 @@
 //! Where container stats come from: the Docker stats endpoint or the cgroup files, and which one to use.
 //!
 //! Read this first: DockMon spec §4.2 (what one `container_stats` payload holds) and `docker::stats`
-//! (the [`Sample`](crate::docker::stats::Sample) both sources produce, with the same meaning per field).
+//! (the [`Sample`](crate::stats::Sample) both sources produce, with the same meaning per field).
 //!
 //! Owns: [`Source`], the chosen source, and [`choose`], the startup decision from `STATS_SOURCE` and
 //! what [`CgroupSource::detect`] found. The cgroup reader itself is [`cgroup`]; the Docker source is

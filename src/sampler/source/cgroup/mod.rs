@@ -94,6 +94,9 @@
 //!   (`tests/engine_cgroup.rs` checks this against a real engine).
 //!
 //! [`detect`]: CgroupSource::detect
+//!
+//! File caps stay here rather than in `limits`: they bound this source's reads of cgroup and procfs
+//! files, beside the parsers they serve.
 
 use core::fmt;
 use std::cell::{Cell, RefCell};
@@ -102,8 +105,9 @@ use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::docker::stats::Sample;
 use crate::limits::CONTAINER_ID_MAX_BYTES;
+use crate::procfs::{decimal, fields, lines, number, read_capped, set_path};
+use crate::stats::Sample;
 
 /// Most bytes read from one file. The files that grow are lists: `io.stat` (about 110 bytes per
 /// device), `blkio.throttle.io_service_bytes` (about 130 bytes per device: five ops and a total),
@@ -313,341 +317,8 @@ impl std::error::Error for Error {
     }
 }
 
-// ---- Pure parsers --------------------------------------------------------------------------------------
-
-/// The non-empty lines of `text`, without their newlines. A final line without a newline counts (a file
-/// read whole may end without one); callers that read a prefix drop it first (see [`parse_proc_stat`]).
-fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
-    text.split(|b| *b == b'\n').filter(|l| !l.is_empty())
-}
-
-/// Whitespace-separated fields of a line.
-fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    line.split(|b| b.is_ascii_whitespace())
-        .filter(|f| !f.is_empty())
-}
-
-/// A decimal `u64`: digits only, no sign, no overflow.
-fn number(field: &[u8]) -> Option<u64> {
-    if field.is_empty() {
-        return None;
-    }
-    field.iter().try_fold(0u64, |n, &b| {
-        if b.is_ascii_digit() {
-            n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-        } else {
-            None
-        }
-    })
-}
-
-/// What Docker takes from `/proc/stat`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ProcStat {
-    /// user + nice + system + idle + iowait + irq + softirq of the `cpu ` line, in nanoseconds
-    /// (ticks × 10⁹ / [`USER_HZ`], saturating).
-    pub system_cpu_ns: u64,
-    /// `cpuN` lines before the first line that does not start with `cpu`.
-    pub online_cpus: u32,
-}
-
-/// Parses `/proc/stat` as Docker does (see the module doc): the first seven counters of the `cpu ` line and
-/// the count of `cpuN` lines, which the kernel prints first, one per online CPU.
-///
-/// `whole` says whether `text` is the whole file; if not, it is a prefix, only lines whose newline is in
-/// `text` count, and the `cpu` lines must end inside it (else `Err`, rather than a CPU count cut short).
-/// Errors name what is missing: no `cpu ` line, fewer than seven numeric counters, or `cpu` lines that run
-/// past the prefix.
-pub fn parse_proc_stat(text: &[u8], whole: bool) -> Result<ProcStat, &'static str> {
-    let complete = if whole {
-        text
-    } else {
-        // Keep only up to the last newline.
-        match text.iter().rposition(|b| *b == b'\n') {
-            Some(i) => &text[..=i],
-            None => &[],
-        }
-    };
-    let mut out = ProcStat::default();
-    let mut total = None;
-    let mut ended = false;
-    for line in lines(complete) {
-        // moby: `if len(line) < 4 || line[:3] != "cpu" { break }`.
-        if line.len() < 4 || &line[..3] != b"cpu" {
-            ended = true;
-            break;
-        }
-        if line[3] == b' ' {
-            let mut sum = 0u64;
-            let mut counters = fields(&line[3..]);
-            for _ in 0..7 {
-                let n = counters
-                    .next()
-                    .and_then(number)
-                    .ok_or("seven numeric counters on the `cpu ` line")?;
-                sum = sum.saturating_add(n);
-            }
-            total = Some(sum.saturating_mul(NS_PER_TICK));
-        } else if line[3].is_ascii_digit() {
-            out.online_cpus = out.online_cpus.saturating_add(1);
-        }
-    }
-    if !whole && !ended {
-        return Err("complete `cpu` lines within the read limit");
-    }
-    out.system_cpu_ns = total.ok_or("aggregate `cpu ` line")?;
-    Ok(out)
-}
-
-/// `MemTotal` of `/proc/meminfo`, in bytes (the file says kB, meaning KiB, as Docker's `ReadMemInfo`
-/// reads it).
-pub fn parse_meminfo_total(text: &[u8]) -> Result<u64, &'static str> {
-    for line in lines(text) {
-        let mut f = fields(line);
-        if f.next() == Some(b"MemTotal:") {
-            let kib = f.next().and_then(number).ok_or("numeric MemTotal")?;
-            return kib.checked_mul(1024).ok_or("MemTotal below 2^64 bytes");
-        }
-    }
-    Err("MemTotal line")
-}
-
-/// A file holding one number and a newline (`cpuacct.usage`, `memory.usage_in_bytes`, `pids.current`).
-pub fn parse_number(text: &[u8]) -> Result<u64, &'static str> {
-    let mut f = fields(text);
-    match (f.next().and_then(number), f.next()) {
-        (Some(n), None) => Ok(n),
-        _ => Err("single number"),
-    }
-}
-
-/// A limit file: a number, or `max` for none (cgroup v2 `memory.max`), which reads as `u64::MAX` (as
-/// containerd reads it; Docker then clamps it to the host's memory).
-pub fn parse_limit(text: &[u8]) -> Result<u64, &'static str> {
-    let mut f = fields(text);
-    match (f.next(), f.next()) {
-        (Some(b"max"), None) => Ok(u64::MAX),
-        (Some(n), None) => number(n).ok_or("number or `max`"),
-        _ => Err("number or `max`"),
-    }
-}
-
-/// `usage_usec` of a cgroup v2 `cpu.stat`, in nanoseconds (× 1000, saturating).
-pub fn parse_cpu_stat(text: &[u8]) -> Result<u64, &'static str> {
-    for line in lines(text) {
-        let mut f = fields(line);
-        if f.next() == Some(b"usage_usec") {
-            let usec = f.next().and_then(number).ok_or("numeric usage_usec")?;
-            return Ok(usec.saturating_mul(1000));
-        }
-    }
-    Err("usage_usec line")
-}
-
-/// The two `memory.stat` counters the working set needs; `None` when the key is absent.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MemStat {
-    /// `total_inactive_file` (cgroup v1 only).
-    pub total_inactive_file: Option<u64>,
-    /// `inactive_file` (both versions).
-    pub inactive_file: Option<u64>,
-}
-
-/// Parses `memory.stat` (`key value` lines). Other keys are skipped; a malformed value of one of our
-/// two keys is an error.
-pub fn parse_memory_stat(text: &[u8]) -> Result<MemStat, &'static str> {
-    let mut out = MemStat::default();
-    for line in lines(text) {
-        let mut f = fields(line);
-        let slot = match f.next() {
-            Some(b"total_inactive_file") => &mut out.total_inactive_file,
-            Some(b"inactive_file") => &mut out.inactive_file,
-            _ => continue,
-        };
-        *slot = Some(f.next().and_then(number).ok_or("numeric inactive_file")?);
-    }
-    Ok(out)
-}
-
-/// The working set exactly as `docker::stats` computes it from a Docker document (the `docker stats`
-/// CLI rule; see `docker::stats::working_set` for why this rule): `usage − total_inactive_file` when that
-/// key is present and below `usage`, else `usage − inactive_file` when below `usage` (absent = 0), else
-/// `usage`. A unit test checks it against `docker::stats::parse` on the same numbers.
-pub fn working_set(usage: u64, stat: MemStat) -> u64 {
-    if let Some(v) = stat.total_inactive_file {
-        if v < usage {
-            return usage - v;
-        }
-    }
-    let v = stat.inactive_file.unwrap_or(0);
-    if v < usage {
-        usage - v
-    } else {
-        usage
-    }
-}
-
-/// Bytes read and written, summed over devices.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Io {
-    /// Bytes read.
-    pub read: u64,
-    /// Bytes written.
-    pub write: u64,
-    /// Device lines seen (a v1 CFQ file with none makes Docker fall back to the throttle file).
-    pub entries: usize,
-}
-
-/// Parses a cgroup v1 blkio bytes file (`blkio.throttle.io_service_bytes`,
-/// `blkio.io_service_bytes_recursive`): `MAJ:MIN Op value` lines and a closing `Total value`, fields split
-/// on spaces and colons as containerd splits them. `Read` and `Write` count (any case, as `docker::stats`
-/// sums ops); `Sync`, `Async`, `Discard` and `Total` do not. A line of any other shape is an error, as in
-/// containerd.
-pub fn parse_blkio(text: &[u8]) -> Result<Io, &'static str> {
-    let mut out = Io::default();
-    for line in lines(text) {
-        let mut f = line
-            .split(|b| *b == b' ' || *b == b':')
-            .filter(|f| !f.is_empty());
-        let parts = [f.next(), f.next(), f.next(), f.next(), f.next()];
-        match parts {
-            [Some(b"Total"), Some(v), None, ..] if number(v).is_some() => {}
-            [Some(maj), Some(min), Some(op), Some(v), None] => {
-                let (Some(_), Some(_), Some(v)) = (number(maj), number(min), number(v)) else {
-                    return Err("`MAJ:MIN Op bytes` lines");
-                };
-                out.entries += 1;
-                if op.eq_ignore_ascii_case(b"read") {
-                    out.read = out.read.saturating_add(v);
-                } else if op.eq_ignore_ascii_case(b"write") {
-                    out.write = out.write.saturating_add(v);
-                }
-            }
-            // containerd also accepts `MAJ:MIN value` lines (files without ops); they add to no op.
-            [Some(maj), Some(min), Some(v), None, _] => {
-                if number(maj).is_none() || number(min).is_none() || number(v).is_none() {
-                    return Err("`MAJ:MIN Op bytes` lines");
-                }
-                out.entries += 1;
-            }
-            _ => return Err("`MAJ:MIN Op bytes` lines"),
-        }
-    }
-    Ok(out)
-}
-
-/// Parses a cgroup v2 `io.stat`: one `MAJ:MIN key=value …` line per device; `rbytes` and `wbytes` are
-/// summed. Other keys (`rios`, `dbytes`, and the cost and latency keys some controllers add) are skipped.
-pub fn parse_io_stat(text: &[u8]) -> Result<Io, &'static str> {
-    let mut out = Io::default();
-    for line in lines(text) {
-        let mut f = fields(line);
-        let dev = f.next().ok_or("`MAJ:MIN key=value` lines")?;
-        if !dev.contains(&b':') {
-            return Err("`MAJ:MIN key=value` lines");
-        }
-        out.entries += 1;
-        for kv in f {
-            let Some(eq) = kv.iter().position(|b| *b == b'=') else {
-                continue;
-            };
-            let (key, value) = (&kv[..eq], &kv[eq + 1..]);
-            let slot = match key {
-                b"rbytes" => &mut out.read,
-                b"wbytes" => &mut out.write,
-                _ => continue,
-            };
-            *slot = slot.saturating_add(number(value).ok_or("numeric rbytes and wbytes")?);
-        }
-    }
-    Ok(out)
-}
-
-/// Bytes received and sent, summed over interfaces.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Net {
-    /// Received bytes.
-    pub rx: u64,
-    /// Sent bytes.
-    pub tx: u64,
-}
-
-/// Parses `/proc/<pid>/net/dev`: two header lines, then `name: rx_bytes rx_packets … (8 receive
-/// counters) tx_bytes …`, one line per interface of the namespace. Every interface but `lo` is summed.
-/// The name ends at the first `:` (Linux forbids `:` in interface names, `dev_valid_name`); old kernels
-/// print large counters right after it, with no space.
-pub fn parse_net_dev(text: &[u8]) -> Result<Net, &'static str> {
-    let mut out = Net::default();
-    for line in lines(text).skip(2) {
-        let colon = line
-            .iter()
-            .position(|b| *b == b':')
-            .ok_or("`name: counters` lines")?;
-        let name = line[..colon].trim_ascii();
-        let mut f = fields(&line[colon + 1..]);
-        let rx = f.next().and_then(number);
-        let tx = f.nth(7).and_then(number);
-        let (Some(rx), Some(tx)) = (rx, tx) else {
-            return Err("numeric rx and tx byte counters");
-        };
-        if name != b"lo" {
-            out.rx = out.rx.saturating_add(rx);
-            out.tx = out.tx.saturating_add(tx);
-        }
-    }
-    Ok(out)
-}
-
-/// The cgroup path of a process from `/proc/<pid>/cgroup`, for the container's hierarchy: the `0::` line
-/// on cgroup v2, the line whose controller list has `memory` on v1. Returns the path without its leading
-/// `/`, or `None` when there is no such line or the path is not one we follow: not absolute, with a `.`
-/// or `..` component (a path outside the reader's cgroup namespace shows as `/../…`), or not UTF-8.
-pub fn parse_pid_cgroup(text: &[u8], v2: bool) -> Option<&str> {
-    for line in lines(text) {
-        let mut parts = line.splitn(3, |b| *b == b':');
-        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
-        else {
-            continue;
-        };
-        let ours = if v2 {
-            id == b"0" && controllers.is_empty()
-        } else {
-            controllers.split(|b| *b == b',').any(|c| c == b"memory")
-        };
-        if !ours {
-            continue;
-        }
-        let path = core::str::from_utf8(path).ok()?.strip_prefix('/')?;
-        if path.split('/').any(|c| c == ".." || c == ".") {
-            return None;
-        }
-        return Some(path);
-    }
-    None
-}
-
-/// The PIDs of a `cgroup.procs` file (one decimal PID per line). A line that is not a PID is skipped:
-/// the kernel writes only PIDs, and a skipped line can only cost the lookup a candidate.
-pub fn parse_procs(text: &[u8]) -> impl Iterator<Item = u32> + '_ {
-    lines(text).filter_map(|l| number(l.trim_ascii()).and_then(|n| u32::try_from(n).ok()))
-}
-
-/// The innermost PID of a `/proc/<pid>/status`: the last number of its `NSpid:` line (Linux 4.1+), the
-/// process's PID in its own PID namespace; `None` without that line or with a malformed one. A
-/// container's init is the process whose innermost PID is 1 (unless it shares the host's PID namespace,
-/// `--pid host`, where the line holds the host PID only).
-pub fn parse_nspid_innermost(status: &[u8]) -> Option<u64> {
-    for line in lines(status) {
-        if let Some(rest) = line.strip_prefix(b"NSpid:") {
-            let mut last = None;
-            for f in fields(rest) {
-                last = Some(number(f)?);
-            }
-            return last;
-        }
-    }
-    None
-}
+pub mod parse;
+pub use parse::*;
 
 /// Whether `id` is a full Docker container ID: 64 lowercase hex characters. Anything else could not name
 /// a cgroup directory, and a `/` or `..` in it must never reach a path.
@@ -665,23 +336,9 @@ pub fn check_id(id: &str) -> Result<(), Error> {
 
 // ---- Reading files -------------------------------------------------------------------------------------
 
-/// Reads at most `max` bytes of `path` into `buf` (cleared first). Returns whether that was the whole file.
-/// Allocates nothing once `buf` has grown to the largest file read (`read_to_end` probes for the end of
-/// file on the stack when the buffer is full).
-fn read_into(path: &Path, buf: &mut Vec<u8>, max: usize) -> io::Result<bool> {
-    buf.clear();
-    File::open(path)?.take(max as u64 + 1).read_to_end(buf)?;
-    if buf.len() > max {
-        buf.truncate(max);
-        Ok(false)
-    } else {
-        Ok(true)
-    }
-}
-
 /// Reads `path` whole (at most [`FILE_MAX_BYTES`]) into `buf`.
 fn read_whole<'b>(path: &Path, buf: &'b mut Vec<u8>) -> Result<&'b [u8], Error> {
-    match read_into(path, buf, FILE_MAX_BYTES) {
+    match read_capped(path, buf, FILE_MAX_BYTES) {
         Ok(true) => Ok(buf),
         Ok(false) => Err(Error::TooLarge {
             path: path.to_path_buf(),
@@ -699,16 +356,6 @@ fn parse_error(path: &Path, what: &'static str) -> Error {
         path: path.to_path_buf(),
         what,
     }
-}
-
-/// Sets `path` to `base/rel/file` without allocating once its capacity suffices.
-fn set_path(path: &mut PathBuf, base: &Path, rel: &str, file: &str) {
-    path.as_mut_os_string().clear();
-    path.push(base);
-    if !rel.is_empty() {
-        path.push(rel);
-    }
-    path.push(file);
 }
 
 // ---- The source ----------------------------------------------------------------------------------------
@@ -808,7 +455,7 @@ impl CgroupSource {
 
         let meminfo = proc_dir.join("meminfo");
         let mut buf = Vec::new();
-        let mem_total_bytes = match read_into(&meminfo, &mut buf, FILE_MAX_BYTES) {
+        let mem_total_bytes = match read_capped(&meminfo, &mut buf, FILE_MAX_BYTES) {
             Ok(_) => parse_meminfo_total(&buf).map_err(|what| Unavailable::Parse {
                 path: meminfo.clone(),
                 what,
@@ -882,8 +529,8 @@ impl CgroupSource {
         let path = &mut *path;
         let (rel, cpu_total_ns) = self.find(id, pid, path, buf)?;
 
-        set_path(path, &self.proc_dir, "", "stat");
-        let whole = read_into(path, buf, FILE_MAX_BYTES).map_err(|source| Error::Read {
+        set_path(path, &self.proc_dir, &["stat"]);
+        let whole = read_capped(path, buf, FILE_MAX_BYTES).map_err(|source| Error::Read {
             path: path.clone(),
             source,
         })?;
@@ -899,7 +546,7 @@ impl CgroupSource {
             } => {
                 let usage = read_number(path, memory, &rel, "memory.usage_in_bytes", buf)?;
                 let limit = read_number(path, memory, &rel, "memory.limit_in_bytes", buf)?;
-                set_path(path, memory, &rel, "memory.stat");
+                set_path(path, memory, &[&rel, "memory.stat"]);
                 let mem_stat = parse_memory_stat(read_whole(path, buf)?)
                     .map_err(|what| parse_error(path, what))?;
                 let io = match blkio {
@@ -914,20 +561,20 @@ impl CgroupSource {
             }
             Tree::V2 { root } => {
                 let usage = read_number(path, root, &rel, "memory.current", buf)?;
-                set_path(path, root, &rel, "memory.max");
+                set_path(path, root, &[&rel, "memory.max"]);
                 let limit =
                     parse_limit(read_whole(path, buf)?).map_err(|what| parse_error(path, what))?;
-                set_path(path, root, &rel, "memory.stat");
+                set_path(path, root, &[&rel, "memory.stat"]);
                 let mem_stat = parse_memory_stat(read_whole(path, buf)?)
                     .map_err(|what| parse_error(path, what))?;
                 // io.stat and pids.current exist only where the io and pids controllers are enabled for
                 // the container; without them Docker reports nothing, which reads as 0.
-                set_path(path, root, &rel, "io.stat");
+                set_path(path, root, &[&rel, "io.stat"]);
                 let io = match read_optional(path, buf)? {
                     Some(text) => parse_io_stat(text).map_err(|what| parse_error(path, what))?,
                     None => Io::default(),
                 };
-                set_path(path, root, &rel, "pids.current");
+                set_path(path, root, &[&rel, "pids.current"]);
                 let pids = match read_optional(path, buf)? {
                     Some(text) => parse_number(text).map_err(|what| parse_error(path, what))?,
                     None => 0,
@@ -984,7 +631,7 @@ impl CgroupSource {
             let Some(rel) = self.relative(layout, id, 0, path, buf)? else {
                 continue;
             };
-            set_path(path, base, &rel, "cgroup.procs");
+            set_path(path, base, &[&rel, "cgroup.procs"]);
             let text = match read_whole(path, buf) {
                 Ok(text) => text,
                 Err(Error::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
@@ -1008,7 +655,11 @@ impl CgroupSource {
             return Err(Error::NoCgroup { id: id_copy });
         }
         for &pid in &candidates {
-            set_path(path, &self.proc_dir, itoa(pid).as_str(), "status");
+            set_path(
+                path,
+                &self.proc_dir,
+                &[decimal(u64::from(pid)).as_str(), "status"],
+            );
             // A process that exited since the list was read is simply not the init.
             if let Ok(status) = read_whole(path, buf) {
                 if parse_nspid_innermost(status) == Some(1) {
@@ -1043,7 +694,7 @@ impl CgroupSource {
                 Tree::V1 { cpuacct, .. } => (cpuacct, "cpuacct.usage"),
                 Tree::V2 { root } => (root, "cpu.stat"),
             };
-            set_path(path, base, &rel, file);
+            set_path(path, base, &[&rel, file]);
             let text = match read_whole(path, buf) {
                 Ok(text) => text,
                 Err(Error::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
@@ -1083,8 +734,12 @@ impl CgroupSource {
                 .and_then(|()| rel.push_str(id))
                 .and_then(|()| rel.push_str(".scope")),
             Layout::FromPid => {
-                set_path(path, &self.proc_dir, itoa(pid).as_str(), "cgroup");
-                let text = match read_into(path, buf, PID_CGROUP_MAX_BYTES) {
+                set_path(
+                    path,
+                    &self.proc_dir,
+                    &[decimal(u64::from(pid)).as_str(), "cgroup"],
+                );
+                let text = match read_capped(path, buf, PID_CGROUP_MAX_BYTES) {
                     Ok(true) => &buf[..],
                     // Too long, or the process is gone: this layout cannot say.
                     Ok(false) => return Ok(None),
@@ -1107,7 +762,11 @@ impl CgroupSource {
     }
 
     fn read_net(&self, pid: u32, path: &mut PathBuf, buf: &mut Vec<u8>) -> Result<Net, Error> {
-        set_path(path, &self.proc_dir, itoa(pid).as_str(), "net/dev");
+        set_path(
+            path,
+            &self.proc_dir,
+            &[decimal(u64::from(pid)).as_str(), "net/dev"],
+        );
         let read_error = |path: &Path, source| Error::Read {
             path: path.to_path_buf(),
             source,
@@ -1226,7 +885,7 @@ fn read_number(
     file: &str,
     buf: &mut Vec<u8>,
 ) -> Result<u64, Error> {
-    set_path(path, base, rel, file);
+    set_path(path, base, &[rel, file]);
     parse_number(read_whole(path, buf)?).map_err(|what| parse_error(path, what))
 }
 
@@ -1249,7 +908,7 @@ fn read_blkio(
     buf: &mut Vec<u8>,
 ) -> Result<Io, Error> {
     if cfq {
-        set_path(path, dir, rel, "blkio.io_service_bytes_recursive");
+        set_path(path, dir, &[rel, "blkio.io_service_bytes_recursive"]);
         if let Some(text) = read_optional(path, buf)? {
             let io = parse_blkio(text).map_err(|what| parse_error(path, what))?;
             if io.entries > 0 {
@@ -1257,50 +916,29 @@ fn read_blkio(
             }
         }
     }
-    set_path(path, dir, rel, "blkio.throttle.io_service_bytes");
+    set_path(path, dir, &[rel, "blkio.throttle.io_service_bytes"]);
     parse_blkio(read_whole(path, buf)?).map_err(|what| parse_error(path, what))
-}
-
-/// A PID in decimal on the stack.
-fn itoa(n: u32) -> heapless::String<10> {
-    let mut digits = [0u8; 10];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let mut out = heapless::String::new();
-    for &d in &digits[i..] {
-        // Cannot fail: a u32 has at most 10 digits, the capacity.
-        let _ = out.push(char::from(d));
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::docker::stats;
+    pub(super) use crate::docker::stats;
 
     // ---- fixtures (tests/fixtures/cgroup/README.md says where each comes from) ----
 
-    fn fixture(name: &str) -> PathBuf {
+    pub(super) fn fixture(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/cgroup")
             .join(name)
     }
 
-    fn source(tree: &str) -> CgroupSource {
+    pub(super) fn source(tree: &str) -> CgroupSource {
         CgroupSource::detect(&fixture(tree)).unwrap_or_else(|e| panic!("{tree}: {e}"))
     }
 
     /// `(name, id, pid)` of the containers of a recorded tree.
-    fn recorded(tree: &str) -> Vec<(String, String, u32)> {
+    pub(super) fn recorded(tree: &str) -> Vec<(String, String, u32)> {
         let text = fs::read_to_string(fixture(tree).join("containers.txt")).unwrap();
         text.lines()
             .map(|l| {
@@ -1310,495 +948,32 @@ mod tests {
             .collect()
     }
 
-    fn docker_json(tree: &str, name: &str, when: &str) -> Sample {
+    pub(super) fn docker_json(tree: &str, name: &str, when: &str) -> Sample {
         let bytes = fs::read(fixture(tree).join(format!("docker/{name}-{when}.json"))).unwrap();
         stats::parse(&bytes).unwrap()
     }
 
-    const NGINX: &str = "15d3b24aa42343c78d59905003f9cdfa03173067eeb741bf39f3476375f01a53";
-    const PIHOLE: &str = "881bf4fed68052952b45a0fcda8b1d27fd15aeeca2e184b17fa9bd25f7f360c2";
-    const HASS: &str = "0065ea0d18ee19625ef87512856375f564988a76b3cbc2ee393bcba375c7715e";
-    const ROOTLESS: &str = "c5195ca227eac15e1574951c3337a2abffe7aa76a45f44aabc1727a0ce9255f8";
-    const REUSED: &str = "bb45f35c6f0b081b77da2d031e2ad6316c67c57d1547fd20a5c1982a4d5c92a9";
-    const CFQ_USED: &str = "92a91f99372e6ad4c0116b41eab6437d7303f3b87c8461947ebd01539a3a5c9c";
-    const CFQ_EMPTY: &str = "5bcffb045f2d15d58c57fc17feaa9c54ad43b211a86c3f2ec9881667e058cff6";
+    pub(super) const NGINX: &str =
+        "15d3b24aa42343c78d59905003f9cdfa03173067eeb741bf39f3476375f01a53";
+    pub(super) const PIHOLE: &str =
+        "881bf4fed68052952b45a0fcda8b1d27fd15aeeca2e184b17fa9bd25f7f360c2";
+    pub(super) const HASS: &str =
+        "0065ea0d18ee19625ef87512856375f564988a76b3cbc2ee393bcba375c7715e";
+    pub(super) const ROOTLESS: &str =
+        "c5195ca227eac15e1574951c3337a2abffe7aa76a45f44aabc1727a0ce9255f8";
+    pub(super) const REUSED: &str =
+        "bb45f35c6f0b081b77da2d031e2ad6316c67c57d1547fd20a5c1982a4d5c92a9";
+    pub(super) const CFQ_USED: &str =
+        "92a91f99372e6ad4c0116b41eab6437d7303f3b87c8461947ebd01539a3a5c9c";
+    pub(super) const CFQ_EMPTY: &str =
+        "5bcffb045f2d15d58c57fc17feaa9c54ad43b211a86c3f2ec9881667e058cff6";
 
     /// MemTotal 2014256 kB of the 2-CPU hand-written trees, in bytes.
-    const MEM_2G: u64 = 2_014_256 * 1024;
+    pub(super) const MEM_2G: u64 = 2_014_256 * 1024;
     /// MemTotal 3884360 kB of the Pi 4 tree, in bytes.
-    const MEM_PI: u64 = 3_884_360 * 1024;
+    pub(super) const MEM_PI: u64 = 3_884_360 * 1024;
     /// `cpu  48213 12 9034 1753320 802 0 211 57`: the first seven counters, 1811592 ticks (steal 57 left out).
-    const SYS_2CPU_NS: u64 = 1_811_592 * 10_000_000;
-
-    // ---- parsers ----
-
-    #[test]
-    fn proc_stat_sums_seven_counters_and_counts_cpu_lines() {
-        type Case = (&'static [u8], Result<(u64, u32), &'static str>);
-        let cases: &[Case] = &[
-            // steal (8th), guest and guest_nice are left out, as Docker's parts[1:8].
-            (
-                b"cpu  1 2 3 4 5 6 7 1000 1000 1000\ncpu0 1 2 3 4 5 6 7\nintr 1\n",
-                Ok((280_000_000, 1)),
-            ),
-            (
-                b"cpu 1 1 1 1 1 1 1\ncpu0 0 0 0 0 0 0 0\ncpu1 0 0 0 0 0 0 0\n",
-                Ok((70_000_000, 2)),
-            ),
-            // Counting stops at the first line that is not a cpu line.
-            (
-                b"cpu  1 0 0 0 0 0 0\ncpu0 1 0 0 0 0 0 0\nintr 5\ncpu1 1 0 0 0 0 0 0\n",
-                Ok((10_000_000, 1)),
-            ),
-            // Old kernels (no steal) have exactly seven counters.
-            (b"cpu  1 2 3 4 5 6 7\n", Ok((280_000_000, 0))),
-            (
-                b"cpu  1 2 3 4 5 6\n",
-                Err("seven numeric counters on the `cpu ` line"),
-            ),
-            (
-                b"cpu  1 2 3 x 5 6 7\n",
-                Err("seven numeric counters on the `cpu ` line"),
-            ),
-            (
-                b"cpu  1 2 3 -4 5 6 7\n",
-                Err("seven numeric counters on the `cpu ` line"),
-            ),
-            (b"cpu0 1 2 3 4 5 6 7\n", Err("aggregate `cpu ` line")),
-            (
-                b"intr 1\ncpu  1 2 3 4 5 6 7\n",
-                Err("aggregate `cpu ` line"),
-            ),
-            (b"", Err("aggregate `cpu ` line")),
-            // Saturates instead of wrapping (Docker 20.10's uint64 would wrap).
-            (
-                b"cpu  18446744073709551615 1 0 0 0 0 0\n",
-                Ok((u64::MAX, 0)),
-            ),
-            (
-                b"cpu  18446744073709551616 0 0 0 0 0 0\n",
-                Err("seven numeric counters on the `cpu ` line"),
-            ),
-        ];
-        for (text, want) in cases {
-            let got = parse_proc_stat(text, true).map(|s| (s.system_cpu_ns, s.online_cpus));
-            assert_eq!(got, *want, "{}", String::from_utf8_lossy(text));
-        }
-        // The recorded host: 2 CPUs; 382042+0+62889+437204+13873+0+937 = 896945 ticks.
-        let text = fs::read(fixture("v1/proc/stat")).unwrap();
-        assert_eq!(
-            parse_proc_stat(&text, true),
-            Ok(ProcStat {
-                system_cpu_ns: 896_945 * 10_000_000,
-                online_cpus: 2
-            })
-        );
-    }
-
-    #[test]
-    fn proc_stat_prefix_must_hold_every_cpu_line() {
-        for tree in ["v1", "v2-systemd"] {
-            let text = fs::read(fixture(tree).join("proc/stat")).unwrap();
-            let whole = parse_proc_stat(&text, true).unwrap();
-            // The cpu block ends with the newline before `intr`; a cut anywhere after that newline and the
-            // next complete line gives the whole answer, any earlier cut is an error, never a short count.
-            let intr = text.windows(5).position(|w| w == b"intr ").unwrap();
-            let intr_end = intr + text[intr..].iter().position(|b| *b == b'\n').unwrap();
-            for cut in 0..=text.len() {
-                let got = parse_proc_stat(&text[..cut], false);
-                if cut > intr_end {
-                    assert_eq!(got, Ok(whole), "{tree} cut at {cut}");
-                } else {
-                    assert_eq!(
-                        got,
-                        Err("complete `cpu` lines within the read limit"),
-                        "{tree} cut at {cut}"
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn meminfo_total_in_bytes() {
-        let cases: &[(&[u8], Result<u64, &str>)] = &[
-            (
-                b"MemTotal:       24684084 kB\nMemFree: 1 kB\n",
-                Ok(25_276_502_016),
-            ),
-            (b"MemFree: 1 kB\nMemTotal: 4 kB\n", Ok(4096)),
-            (b"MemTotal: 4", Ok(4096)),
-            (b"MemFree: 1 kB\n", Err("MemTotal line")),
-            (b"MemTotal: x kB\n", Err("numeric MemTotal")),
-            (b"MemTotal:\n", Err("numeric MemTotal")),
-            (
-                b"MemTotal: 18446744073709551615 kB\n",
-                Err("MemTotal below 2^64 bytes"),
-            ),
-        ];
-        for (text, want) in cases {
-            assert_eq!(
-                parse_meminfo_total(text),
-                *want,
-                "{}",
-                String::from_utf8_lossy(text)
-            );
-        }
-        let text = fs::read(fixture("v1/proc/meminfo")).unwrap();
-        assert_eq!(parse_meminfo_total(&text), Ok(25_276_502_016));
-    }
-
-    #[test]
-    fn single_numbers_and_limits() {
-        let numbers: &[(&[u8], Result<u64, &str>)] = &[
-            (b"331776\n", Ok(331_776)),
-            (b"0", Ok(0)),
-            (b" 7 \n", Ok(7)),
-            (b"18446744073709551615\n", Ok(u64::MAX)),
-            (b"18446744073709551616\n", Err("single number")),
-            (b"", Err("single number")),
-            (b"\n", Err("single number")),
-            (b"1 2\n", Err("single number")),
-            (b"-1\n", Err("single number")),
-            (b"max\n", Err("single number")),
-            (b"0x10\n", Err("single number")),
-        ];
-        for (text, want) in numbers {
-            assert_eq!(
-                parse_number(text),
-                *want,
-                "{}",
-                String::from_utf8_lossy(text)
-            );
-        }
-        let limits: &[(&[u8], Result<u64, &str>)] = &[
-            (b"max\n", Ok(u64::MAX)),
-            (b"268435456\n", Ok(268_435_456)),
-            (b"9223372036854771712\n", Ok(9_223_372_036_854_771_712)),
-            (b"Max\n", Err("number or `max`")),
-            (b"max max\n", Err("number or `max`")),
-            (b"", Err("number or `max`")),
-        ];
-        for (text, want) in limits {
-            assert_eq!(
-                parse_limit(text),
-                *want,
-                "{}",
-                String::from_utf8_lossy(text)
-            );
-        }
-    }
-
-    #[test]
-    fn cpu_stat_usage_in_nanoseconds() {
-        let cases: &[(&[u8], Result<u64, &str>)] = &[
-            (
-                b"usage_usec 7654321\nuser_usec 1\nsystem_usec 2\n",
-                Ok(7_654_321_000),
-            ),
-            (b"user_usec 1\nusage_usec 5\n", Ok(5_000)),
-            (b"usage_usec 18446744073709551615\n", Ok(u64::MAX)),
-            (b"user_usec 1\n", Err("usage_usec line")),
-            (b"usage_usec\n", Err("numeric usage_usec")),
-            (b"usage_usec abc\n", Err("numeric usage_usec")),
-            (b"", Err("usage_usec line")),
-        ];
-        for (text, want) in cases {
-            assert_eq!(
-                parse_cpu_stat(text),
-                *want,
-                "{}",
-                String::from_utf8_lossy(text)
-            );
-        }
-    }
-
-    #[test]
-    fn memory_stat_keys() {
-        let both = MemStat {
-            total_inactive_file: Some(300),
-            inactive_file: Some(100),
-        };
-        let cases: &[(&[u8], Result<MemStat, &str>)] = &[
-            (
-                b"cache 9\ninactive_file 100\ntotal_inactive_file 300\n",
-                Ok(both),
-            ),
-            (
-                b"anon 1\ninactive_file 7\nactive_file 2\n",
-                Ok(MemStat {
-                    total_inactive_file: None,
-                    inactive_file: Some(7),
-                }),
-            ),
-            (b"anon 1\n", Ok(MemStat::default())),
-            (b"", Ok(MemStat::default())),
-            // Keys that merely start like ours are other keys.
-            (
-                b"inactive_file_x 5\ntotal_inactive_file2 6\n",
-                Ok(MemStat::default()),
-            ),
-            (b"inactive_file\n", Err("numeric inactive_file")),
-            (b"inactive_file -1\n", Err("numeric inactive_file")),
-        ];
-        for (text, want) in cases {
-            assert_eq!(
-                parse_memory_stat(text),
-                *want,
-                "{}",
-                String::from_utf8_lossy(text)
-            );
-        }
-    }
-
-    #[test]
-    fn working_set_is_the_docker_stats_rule() {
-        // The same numbers through a Docker stats document and `docker::stats::parse`, for every
-        // combination of present and absent keys and of values below, at and above usage.
-        let values = [None, Some(0u64), Some(300), Some(1000), Some(5000)];
-        for usage in [0u64, 1000] {
-            for total in values {
-                for inactive in values {
-                    let mut keys = Vec::new();
-                    if let Some(v) = total {
-                        keys.push(format!("\"total_inactive_file\":{v}"));
-                    }
-                    if let Some(v) = inactive {
-                        keys.push(format!("\"inactive_file\":{v}"));
-                    }
-                    let json = format!(
-                        r#"{{"read":"x","memory_stats":{{"usage":{usage},"stats":{{{}}}}}}}"#,
-                        keys.join(",")
-                    );
-                    let docker = stats::parse(json.as_bytes()).unwrap().memory_usage;
-                    let stat = MemStat {
-                        total_inactive_file: total,
-                        inactive_file: inactive,
-                    };
-                    assert_eq!(working_set(usage, stat), docker, "{json}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn blkio_sums_read_and_write() {
-        let io = |read, write, entries| {
-            Ok(Io {
-                read,
-                write,
-                entries,
-            })
-        };
-        let cases: &[(&[u8], Result<Io, &str>)] = &[
-            // Recorded (v1 disk writer): Read and Write count, Sync/Async/Discard/Total do not.
-            (
-                b"254:0 Read 8388608\n254:0 Write 8388608\n254:0 Sync 16777216\n254:0 Async 0\n254:0 Discard 0\n254:0 Total 16777216\nTotal 16777216\n",
-                io(8_388_608, 8_388_608, 6),
-            ),
-            (b"Total 0\n", io(0, 0, 0)),
-            (b"", io(0, 0, 0)),
-            (b"8:0 read 1\n8:16 READ 10\n8:0 Write 2\n", io(11, 2, 3)),
-            (b"8:0 Read 18446744073709551615\n8:16 Read 1\n", io(u64::MAX, 0, 2)),
-            // containerd accepts `MAJ:MIN value` lines (no op).
-            (b"8:0 5\n", io(0, 0, 1)),
-            (b"8:0 Read\n", Err("`MAJ:MIN Op bytes` lines")),
-            (b"8:0 Read x\n", Err("`MAJ:MIN Op bytes` lines")),
-            (b"sda Read 1\n", Err("`MAJ:MIN Op bytes` lines")),
-            (b"Total\n", Err("`MAJ:MIN Op bytes` lines")),
-            (b"8:0 Read 1 2\n", Err("`MAJ:MIN Op bytes` lines")),
-            (b"Total x\n", Err("`MAJ:MIN Op bytes` lines")),
-        ];
-        for (text, want) in cases {
-            assert_eq!(
-                parse_blkio(text),
-                *want,
-                "{}",
-                String::from_utf8_lossy(text)
-            );
-        }
-    }
-
-    #[test]
-    fn io_stat_sums_rbytes_and_wbytes() {
-        let io = |read, write, entries| {
-            Ok(Io {
-                read,
-                write,
-                entries,
-            })
-        };
-        let cases: &[(&[u8], Result<Io, &str>)] = &[
-            // The example of Documentation/admin-guide/cgroup-v2.rst.
-            (
-                b"8:16 rbytes=1459200 wbytes=314773504 rios=192 wios=353 dbytes=0 dios=0\n8:0 rbytes=90430464 wbytes=299008000 rios=8950 wios=1252 dbytes=50331648 dios=3021\n",
-                io(91_889_664, 613_781_504, 2),
-            ),
-            (b"", io(0, 0, 0)),
-            // io.cost and io.latency add keys; unknown keys and bare words are skipped.
-            (b"8:0 rbytes=1 wbytes=2 cost.vrate=100.00 depth=5 avg_lat=10 x\n", io(1, 2, 1)),
-            (b"8:0 rbytes=x wbytes=2\n", Err("numeric rbytes and wbytes")),
-            (b"8:0 rbytes= wbytes=2\n", Err("numeric rbytes and wbytes")),
-            (b"rbytes=1 wbytes=2\n", Err("`MAJ:MIN key=value` lines")),
-        ];
-        for (text, want) in cases {
-            assert_eq!(
-                parse_io_stat(text),
-                *want,
-                "{}",
-                String::from_utf8_lossy(text)
-            );
-        }
-    }
-
-    #[test]
-    fn net_dev_sums_every_interface_but_lo() {
-        let head = "Inter-|   Receive |  Transmit\n face |bytes packets|bytes packets\n";
-        let net = |rx, tx| Ok(Net { rx, tx });
-        let cases: &[(String, Result<Net, &str>)] = &[
-            (
-                format!("{head}    lo:  99 1 0 0 0 0 0 0  99 1 0 0 0 0 0 0\n  eth0:  586 7 0 0 0 0 0 0  0 0 0 0 0 0 0 0\n"),
-                net(586, 0),
-            ),
-            (
-                format!("{head}  eth0: 10 1 0 0 0 0 0 0 20 1 0 0 0 0 0 0\n  eth1: 1 1 0 0 0 0 0 0 2 1 0 0 0 0 0 0\n"),
-                net(11, 22),
-            ),
-            // Old kernels: a wide counter right after the colon.
-            (format!("{head}  eth0:1234567890 1 0 0 0 0 0 0 5 1 0 0 0 0 0 0\n"), net(1_234_567_890, 5)),
-            (head.to_string(), net(0, 0)),
-            (String::new(), net(0, 0)),
-            (format!("{head}  eth0: 1 2 3\n"), Err("numeric rx and tx byte counters")),
-            (format!("{head}  eth0 1 0 0 0 0 0 0 0 1 0 0 0 0 0 0 0\n"), Err("`name: counters` lines")),
-        ];
-        for (text, want) in cases {
-            assert_eq!(parse_net_dev(text.as_bytes()), *want, "{text}");
-        }
-        // Recorded: the idle container (lo and eth0), and the host's own namespace.
-        let idle = fs::read(fixture("v1/proc/15914/net/dev")).unwrap();
-        assert_eq!(parse_net_dev(&idle), net(586, 0));
-        let host = fs::read(fixture("v1/proc/1/net/dev")).unwrap();
-        assert!(parse_net_dev(&host).unwrap().rx > 1_000_000_000);
-    }
-
-    #[test]
-    fn pid_cgroup_paths() {
-        let v1 = fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/fixtures/host/cgroup/vm-container-v1.txt"),
-        )
-        .unwrap();
-        let cases: &[(&[u8], bool, Option<&str>)] = &[
-            (
-                b"0::/system.slice/docker-ab.scope\n",
-                true,
-                Some("system.slice/docker-ab.scope"),
-            ),
-            (b"12:pids:/x\n0::/docker/ab\n", true, Some("docker/ab")),
-            (b"4:memory:/docker/ab\n0::/\n", false, Some("docker/ab")),
-            (b"4:cpu,memory:/docker/ab\n", false, Some("docker/ab")),
-            (b"4:memoryx:/docker/ab\n", false, None),
-            (b"0::/\n", true, Some("")),
-            (b"0::/../../docker-ab.scope\n", true, None),
-            (b"0::/a/./b\n", true, None),
-            (b"0::docker/ab\n", true, None),
-            (b"0::/a:b\n", true, Some("a:b")),
-            (b"1:name=systemd:/x\n", true, None),
-            (b"", true, None),
-            (b"0::/\xff\n", true, None),
-        ];
-        for (text, is_v2, want) in cases {
-            assert_eq!(
-                parse_pid_cgroup(text, *is_v2),
-                *want,
-                "{}",
-                String::from_utf8_lossy(text)
-            );
-        }
-        // Recorded /proc/self/cgroup of a container on this engine (host cgroup namespace, v1).
-        assert_eq!(
-            parse_pid_cgroup(&v1, false).map(|p| p.starts_with("docker/0c6c216d3fd5")),
-            Some(true)
-        );
-    }
-
-    #[test]
-    fn container_ids_must_be_full_lowercase_hex() {
-        assert!(check_id(NGINX).is_ok());
-        for bad in [
-            "",
-            "15d3b24aa423",
-            &NGINX.to_uppercase(),
-            &format!("{NGINX}0"),
-            &format!("../{}", &NGINX[3..]),
-            &format!("{}/", &NGINX[1..]),
-        ] {
-            assert!(
-                matches!(check_id(bad), Err(Error::BadId { len }) if len == bad.len()),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn itoa_writes_decimal() {
-        for n in [0u32, 7, 10, 4242, 4_194_304, u32::MAX] {
-            assert_eq!(itoa(n).as_str(), n.to_string());
-        }
-    }
-
-    #[test]
-    fn parsers_never_panic_on_arbitrary_bytes() {
-        fn all(text: &[u8]) {
-            let _ = parse_proc_stat(text, true);
-            let _ = parse_proc_stat(text, false);
-            let _ = parse_meminfo_total(text);
-            let _ = parse_number(text);
-            let _ = parse_limit(text);
-            let _ = parse_cpu_stat(text);
-            let _ = parse_memory_stat(text);
-            let _ = parse_blkio(text);
-            let _ = parse_io_stat(text);
-            let _ = parse_net_dev(text);
-            let _ = parse_pid_cgroup(text, true);
-            let _ = parse_pid_cgroup(text, false);
-            let _ = parse_procs(text).count();
-            let _ = parse_nspid_innermost(text);
-        }
-        let samples = [
-            "v1/proc/stat",
-            "v1/proc/1/net/dev",
-            "v1/sys/fs/cgroup/blkio/docker/3fbfb03e9497fc1cb0f0836f2c7e55f8d6fc9c3f6232205b990e4a581a1e6202/blkio.throttle.io_service_bytes",
-            "v1/sys/fs/cgroup/memory/docker/7d28aad387e46be982336eadbc44f2537b017c6d60014eac3b9bc6fde669ee6c/memory.stat",
-            "v2-cgroupfs/sys/fs/cgroup/docker/15d3b24aa42343c78d59905003f9cdfa03173067eeb741bf39f3476375f01a53/io.stat",
-            "v2-rootless/proc/7777/cgroup",
-        ];
-        for name in samples {
-            let mut buf = fs::read(fixture(name)).unwrap();
-            for i in 0..buf.len() {
-                let keep = buf[i];
-                for b in [b'\n', b' ', b':', b'=', b'9', b'-', 0xff, 0] {
-                    buf[i] = b;
-                    all(&buf);
-                    all(&buf[..i]);
-                }
-                buf[i] = keep;
-            }
-        }
-        const ALPHABET: &[u8] = b"0123456789 :=\n\tcpuTotalReadWritemax/.rbytes\xff";
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        for len in 0..3_000usize {
-            let buf: Vec<u8> = (0..len % 200)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    ALPHABET[(state % ALPHABET.len() as u64) as usize]
-                })
-                .collect();
-            all(&buf);
-        }
-    }
+    pub(super) const SYS_2CPU_NS: u64 = 1_811_592 * 10_000_000;
 
     // ---- detection ----
 
@@ -1986,7 +1161,7 @@ mod tests {
         let a = source("v1").sample(&id, pid, &mut buf).unwrap();
         let b = source("v1-t1").sample(&id, pid, &mut buf).unwrap();
         assert_eq!(b.cpu_total_ns - a.cpu_total_ns, 3_048_468_027);
-        assert_eq!(stats::compute(Some(&a), &b).cpu_percent, 50.2);
+        assert_eq!(crate::stats::compute(Some(&a), &b).cpu_percent, 50.2);
     }
 
     fn nginx() -> Sample {
