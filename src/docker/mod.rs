@@ -10,6 +10,8 @@
 //! - [`logs`]: the multiplexed log stream cut apart and kept within a cap (pure), and the logs call.
 //! - [`list`]: the `list_containers` reply: Docker's list with three keys spliced in.
 //! - [`array`]: a JSON array read in slices, cut into its elements (the list, never held whole).
+//! - [`pull`]: image pulls and their progress stream (parser, layer table, throttle; spec 3.8.1).
+//! - [`recreate`]: a container's config cloned with a new image, create and network connect (spec 3.8.1).
 pub mod array;
 pub mod client;
 pub mod endpoint;
@@ -18,6 +20,8 @@ pub mod list;
 pub mod logs;
 pub mod networks;
 pub mod ops;
+pub mod pull;
+pub mod recreate;
 pub mod stats;
 pub mod types;
 pub mod version;

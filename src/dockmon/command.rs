@@ -22,8 +22,7 @@ pub const LOGS_TAIL_DEFAULT: u32 = 100;
 pub const LOGS_TAIL_MAX: u32 = 10_000;
 
 /// Commands of spec 3.3 that belong to DockMon's advanced features and are not implemented here.
-const UNSUPPORTED_COMMANDS: [&str; 15] = [
-    "update_container",
+const UNSUPPORTED_COMMANDS: [&str; 14] = [
     "self_update",
     "deploy_compose",
     "scan_compose_dirs",
@@ -98,6 +97,9 @@ struct TtyConfig {
 pub async fn answer(ctx: &Context, frame: &Incoming<'_>, scratch: &mut Vec<u8>, out: &mut Vec<u8>) {
     let id = frame.reply_id().unwrap_or("");
     match frame.kind.as_ref() {
+        "command" if frame.command.as_deref() == Some("update_container") => {
+            super::update::update_container(ctx, frame.payload, id, out).await
+        }
         "command" => command(&ctx.client, frame, id, out).await,
         _ => operation(&ctx.client, frame.payload, id, scratch, out).await,
     }

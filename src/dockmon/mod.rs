@@ -4,6 +4,7 @@
 //! - [`register`]: the register frame and the meaning of the answer.
 //! - [`session`]: backoff and keepalive as pure state machines.
 //! - [`command`]: a backend frame → Docker calls → the reply.
+//! - [`update`]: `update_container`: pull, recreate, health wait, rollback (spec 3.8.1).
 //! - [`context`]: what a handler may use: client, configuration, executor, sink, link state.
 
 pub mod command;
@@ -11,3 +12,4 @@ pub mod context;
 pub mod msg;
 pub mod register;
 pub mod session;
+pub mod update;
