@@ -135,7 +135,7 @@ pub struct Layer {
 impl Layer {
     /// 0-100: download is the first half, extraction the second.
     pub fn percent(&self) -> u8 {
-        let frac = |c: u64, t: u64| if t == 0 { 0 } else { (c.min(t) * 50 / t) as u8 };
+        let frac = |c: u64, t: u64| (c.min(t).saturating_mul(50)).checked_div(t).unwrap_or(0) as u8;
         match self.phase {
             Phase::Waiting => 0,
             Phase::Downloading => frac(self.current, self.total),
