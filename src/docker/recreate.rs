@@ -376,31 +376,24 @@ impl Client {
     }
 
     /// IDs of the containers (any state) whose network mode is `container:<id>` or
-    /// `container:<name>` of the given container.
+    /// `container:<name>` of the given container. The list is read one element at a time
+    /// ([`Client::list_reader`]), never held whole.
     pub async fn namespace_dependants(&self, id: &str, name: &str) -> Result<Vec<String>, Error> {
-        let mut buf = Vec::new();
-        self.call(
-            "GET",
-            "/containers/json?all=1",
-            None,
-            &mut buf,
-            LIST_BODY_MAX_BYTES,
-            CALL_TIMEOUT_MS,
-        )
-        .await?;
-        let list: Vec<Summary> =
-            serde_json::from_slice(&buf).map_err(|e| json_err("GET /containers/json", e))?;
-        Ok(list
-            .into_iter()
-            .filter(|c| {
-                c.host.as_ref().is_some_and(|h| {
-                    h.network_mode
-                        .strip_prefix("container:")
-                        .is_some_and(|t| !t.is_empty() && (id.starts_with(t) || t == name))
-                })
-            })
-            .map(|c| c.id.into_owned())
-            .collect())
+        let mut reader = self.list_reader(true, CALL_TIMEOUT_MS).await?;
+        let mut found = Vec::new();
+        while let Some(element) = reader.next().await? {
+            let c: Summary =
+                serde_json::from_slice(element).map_err(|e| json_err("GET /containers/json", e))?;
+            let shares = c.host.as_ref().is_some_and(|h| {
+                h.network_mode
+                    .strip_prefix("container:")
+                    .is_some_and(|t| !t.is_empty() && (id.starts_with(t) || t == name))
+            });
+            if shares {
+                found.push(c.id.into_owned());
+            }
+        }
+        Ok(found)
     }
 }
 
