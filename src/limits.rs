@@ -199,6 +199,9 @@ pub const UPDATE_HEALTH_POLL_MS: u64 = 1_000;
 /// Longest health wait accepted from the backend (`health_timeout`, default 120 s): its own wait for
 /// `update_complete` is 300 s (spec 3.3).
 pub const UPDATE_HEALTH_TIMEOUT_MAX_S: u32 = 600;
+/// Container updates running at once (each holds an inspect, a plan and a pull stream for minutes);
+/// DockMon's scheduled updates run one host's containers one after another, the UI one per click.
+pub const UPDATES_IN_FLIGHT_MAX_COUNT: usize = 8;
 /// Grace period of a container without a Docker healthcheck: min(this, half the health timeout)
 /// (spec 3.8.1).
 pub const UPDATE_GRACE_MAX_S: u32 = 30;

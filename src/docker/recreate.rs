@@ -59,8 +59,11 @@ const FROM_IMAGE_IF_EQUAL: [&str; 6] = [
 
 /// Builds the clone of the container `inspect` with `new_image`; `old_image` is the `Config` of the
 /// image the container was created from (`None` when that image is gone: then nothing is left out).
+///
+/// Takes the inspect by value: its parts move into the plan instead of being copied (the inspect is
+/// the largest value an update holds).
 pub fn clone_config(
-    inspect: &Value,
+    mut inspect: Value,
     old_image: Option<&Value>,
     new_image: &str,
 ) -> Result<Plan, BadInspect> {
@@ -70,17 +73,20 @@ pub fn clone_config(
         .ok_or(BadInspect("Name"))?
         .trim_start_matches('/')
         .to_string();
-    let id = inspect.get("Id").and_then(Value::as_str).unwrap_or("");
-    let mut config = inspect
-        .get("Config")
-        .and_then(Value::as_object)
-        .cloned()
-        .ok_or(BadInspect("Config"))?;
-    let mut host = inspect
-        .get("HostConfig")
-        .and_then(Value::as_object)
-        .cloned()
-        .ok_or(BadInspect("HostConfig"))?;
+    let id = inspect
+        .get("Id")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let mut host = match inspect.get_mut("HostConfig").map(Value::take) {
+        Some(Value::Object(h)) => h,
+        _ => return Err(BadInspect("HostConfig")),
+    };
+    keep_anonymous_volumes(&inspect, &mut host);
+    let mut config = match inspect.get_mut("Config").map(Value::take) {
+        Some(Value::Object(c)) => c,
+        _ => return Err(BadInspect("Config")),
+    };
     let empty = Map::new();
     let image = old_image.and_then(Value::as_object).unwrap_or(&empty);
 
@@ -127,15 +133,16 @@ pub fn clone_config(
             config.remove(key);
         }
     }
-    keep_anonymous_volumes(inspect, &mut host);
 
     // Networks: the primary one in the create body, the others connected after create.
-    let short_id = id.get(..12).unwrap_or(id);
-    let networks = inspect
-        .pointer("/NetworkSettings/Networks")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
+    let short_id = short_id(&id);
+    let networks = match inspect
+        .pointer_mut("/NetworkSettings/Networks")
+        .map(Value::take)
+    {
+        Some(Value::Object(n)) => n,
+        _ => Map::new(),
+    };
     let primary = if mode == "default" { "bridge" } else { &mode };
     let mut body = config;
     let mut extra_networks = Vec::new();
@@ -448,7 +455,7 @@ mod tests {
 
     #[test]
     fn the_clone_leaves_out_what_came_from_the_old_image() {
-        let plan = clone_config(&inspect(), Some(&image()), "reg/app:v2").unwrap();
+        let plan = clone_config(inspect(), Some(&image()), "reg/app:v2").unwrap();
         let b = &plan.body;
         assert_eq!(plan.name, "web");
         assert_eq!(b["Image"], "reg/app:v2");
@@ -489,7 +496,7 @@ mod tests {
 
     #[test]
     fn without_the_old_image_everything_is_kept() {
-        let plan = clone_config(&inspect(), None, "x").unwrap();
+        let plan = clone_config(inspect(), None, "x").unwrap();
         assert_eq!(plan.body["Env"].as_array().unwrap().len(), 3);
         assert!(plan.body.get("Cmd").is_some());
     }
@@ -499,7 +506,7 @@ mod tests {
         let mut i = inspect();
         i["HostConfig"]["NetworkMode"] = json!("container:feedbeef");
         i["NetworkSettings"]["Networks"] = json!({});
-        let mut plan = clone_config(&i, Some(&image()), "x").unwrap();
+        let mut plan = clone_config(i, Some(&image()), "x").unwrap();
         assert!(plan.body.get("NetworkingConfig").is_none());
         assert!(plan.body.get("ExposedPorts").is_none());
         share_namespace_of(&mut plan, "newid");
@@ -508,7 +515,7 @@ mod tests {
         let mut i = inspect();
         i["HostConfig"]["NetworkMode"] = json!("default");
         i["NetworkSettings"]["Networks"] = json!({"bridge": {"Aliases": ["x"]}});
-        let plan = clone_config(&i, None, "x").unwrap();
+        let plan = clone_config(i, None, "x").unwrap();
         assert_eq!(
             plan.body["NetworkingConfig"]["EndpointsConfig"],
             json!({"bridge": {}})
@@ -518,11 +525,11 @@ mod tests {
     #[test]
     fn a_broken_inspect_is_an_error() {
         assert_eq!(
-            clone_config(&json!({"Config": {}}), None, "x"),
+            clone_config(json!({"Config": {}}), None, "x"),
             Err(BadInspect("Name"))
         );
         assert_eq!(
-            clone_config(&json!({"Name": "/a", "HostConfig": {}}), None, "x"),
+            clone_config(json!({"Name": "/a", "HostConfig": {}}), None, "x"),
             Err(BadInspect("Config"))
         );
     }

@@ -120,6 +120,13 @@ pub async fn update_container(
         Ok(p) => p,
         Err(text) => return msg::write_response_error(out, id, &text, &now),
     };
+    let Some(guard) = Running::claim(short_id(&p.container_id)) else {
+        let text = format!(
+            "an update of container {} is already in progress (or {} updates are)",
+            p.container_id, UPDATES_IN_FLIGHT_MAX_COUNT
+        );
+        return msg::write_response_error(out, id, &text, &now);
+    };
     let job = Job {
         client: ctx.client.clone(),
         sink: ctx.sink.clone(),
@@ -139,10 +146,46 @@ pub async fn update_container(
         image: p.new_image,
     };
     log::debug!("update_container {} → {}", job.target, job.image);
-    ctx.ex.spawn(async move { job.run().await }).detach();
+    ctx.ex
+        .spawn(async move {
+            job.run().await;
+            drop(guard);
+        })
+        .detach();
     msg::begin_response(out, id);
     out.extend_from_slice(br#"{"status":"update_started"}"#);
     msg::end_response(out, &now);
+}
+
+std::thread_local! {
+    /// Containers (as the backend names them) with an update in flight. The agent has one thread,
+    /// so this is the agent's one list; a second update of the same container would fight the first
+    /// over the backup name, so it is refused. At most `UPDATES_IN_FLIGHT_MAX_COUNT` (refused past it).
+    static RUNNING: std::cell::RefCell<heapless::Vec<heapless::String<64>, UPDATES_IN_FLIGHT_MAX_COUNT>> =
+        const { std::cell::RefCell::new(heapless::Vec::new()) };
+}
+
+/// A claim on one container's update; released on drop.
+struct Running(heapless::String<64>);
+
+impl Running {
+    fn claim(container: &str) -> Option<Running> {
+        let mut key = heapless::String::new();
+        key.push_str(container).ok()?;
+        RUNNING.with_borrow_mut(|r| {
+            if r.contains(&key) {
+                return None;
+            }
+            r.push(key.clone()).ok()?;
+            Some(Running(key))
+        })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.with_borrow_mut(|r| r.retain(|k| k != &self.0));
+    }
 }
 
 struct Job {
@@ -200,6 +243,29 @@ struct Complete<'a> {
     container_name: &'a str,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     failed_dependents: &'a [String],
+}
+
+/// The part of a container inspect the health wait reads.
+#[derive(Deserialize)]
+struct Inspected<'a> {
+    #[serde(rename = "State", borrow)]
+    state: State<'a>,
+}
+
+#[derive(Deserialize)]
+struct State<'a> {
+    #[serde(rename = "Status", borrow, default)]
+    status: std::borrow::Cow<'a, str>,
+    #[serde(rename = "ExitCode", default)]
+    exit_code: i64,
+    #[serde(rename = "Health", borrow, default)]
+    health: Option<Health<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Health<'a> {
+    #[serde(rename = "Status", borrow, default)]
+    status: std::borrow::Cow<'a, str>,
 }
 
 /// A failure and the stage it happened in.
@@ -357,23 +423,29 @@ impl Job {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let image_id = old.get("Image").and_then(Value::as_str).unwrap_or("");
+        let image_id = old
+            .get("Image")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let was_running = old
+            .pointer("/State/Running")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let image_config = self
             .client
-            .image_config(image_id)
+            .image_config(&image_id)
             .await
             .map_err(at(stage))?;
         let plan =
-            recreate::clone_config(&old, image_config.as_ref(), &self.image).map_err(|e| {
+            recreate::clone_config(old, image_config.as_ref(), &self.image).map_err(|e| {
                 Failed {
                     stage,
                     text: e.to_string(),
                 }
             })?;
-        let was_running = old
-            .pointer("/State/Running")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        // The inspect values are the largest things held here: gone before the list is read.
+        drop(image_config);
         let dependants = self
             .client
             .namespace_dependants(&old_id, &plan.name)
@@ -453,13 +525,22 @@ impl Job {
         let started = Instant::now();
         let limit = Duration::from_secs(u64::from(self.health_s));
         let grace = Duration::from_secs(u64::from(grace_s(self.health_s)));
+        let mut buf = Vec::new();
         loop {
-            let v = self.client.inspect_value(id).await.map_err(at(stage))?;
-            let state = v.get("State").cloned().unwrap_or(Value::Null);
-            let status = state.get("Status").and_then(Value::as_str).unwrap_or("");
-            let health = state.pointer("/Health/Status").and_then(Value::as_str);
+            self.client
+                .inspect_raw(id, &mut buf)
+                .await
+                .map_err(at(stage))?;
+            let state = serde_json::from_slice::<Inspected>(&buf)
+                .map_err(|e| Failed {
+                    stage,
+                    text: format!("unexpected inspect JSON: {e}"),
+                })?
+                .state;
+            let status = state.status.as_ref();
+            let health = state.health.as_ref().map(|h| h.status.as_ref());
             if status != "running" {
-                let code = state.get("ExitCode").and_then(Value::as_i64).unwrap_or(0);
+                let code = state.exit_code;
                 return Err(Failed {
                     stage,
                     text: format!("the new container is {status} (exit code {code})"),
@@ -500,16 +581,16 @@ impl Job {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        let mut plan =
-            recreate::clone_config(&old, None, &image).map_err(|e| docker::Error::Stream {
-                call: "GET /containers/{id}/json".into(),
-                message: e.to_string(),
-            })?;
-        recreate::share_namespace_of(&mut plan, new_id);
         let running = old
             .pointer("/State/Running")
             .and_then(Value::as_bool)
             .unwrap_or(false);
+        let mut plan =
+            recreate::clone_config(old, None, &image).map_err(|e| docker::Error::Stream {
+                call: "GET /containers/{id}/json".into(),
+                message: e.to_string(),
+            })?;
+        recreate::share_namespace_of(&mut plan, new_id);
         c.stop(dep, self.stop_s).await?;
         c.rename(dep, &backup_name(&plan.name)).await?;
         let result = async {
@@ -606,6 +687,21 @@ mod tests {
             .unwrap_err()
             .starts_with("invalid update_container payload"));
         assert!(parse_payload(None).is_err());
+    }
+
+    #[test]
+    fn one_update_per_container_at_a_time() {
+        let a = Running::claim("aaaaaaaaaaaa").unwrap();
+        assert!(Running::claim("aaaaaaaaaaaa").is_none());
+        let b = Running::claim("bbbbbbbbbbbb").unwrap();
+        drop(a);
+        assert!(Running::claim("aaaaaaaaaaaa").is_some(), "released on drop");
+        drop(b);
+        let all: Vec<_> = (0..UPDATES_IN_FLIGHT_MAX_COUNT)
+            .map(|i| Running::claim(&format!("c{i}")).unwrap())
+            .collect();
+        assert!(Running::claim("one-more").is_none(), "capacity");
+        drop(all);
     }
 
     #[test]
