@@ -6,15 +6,15 @@
 //! `{"error":…,"errorDetail":{"message":…}}` in that 200 stream, never a status: spec 5 says such a pull
 //! failed, and [`Client::pull`] returns it as an error.
 //!
-//! Pure parts (unit-tested here): [`parse_line`] (one line → [`Line`]), [`Layers`] (the per-layer
+//! Pure parts (unit-tested here): [`split_lines`], [`parse_line`] (one line → [`Line`]), [`Layers`] (the per-layer
 //! table and the overall percentage), [`Throttle`] (when a progress event is due, spec 3.8.1: ≥ 500 ms,
 //! ≥ 5 points, or a layer completed; time is an argument), [`split_reference`] and [`registry_auth`].
 //!
-//! Memory: the stream is cut into lines of at most `PULL_LINE_MAX_BYTES` ([`super::lines::Lines`]) and
-//! each line is handed to the caller and forgotten, so a pull of any size holds one line. The layer
+//! Memory: the stream is cut into lines of at most `PULL_LINE_MAX_BYTES` ([`split_lines`]: whole lines
+//! are read in place from the connection's buffer, only an unfinished one is copied) and each line is
+//! handed to the caller and forgotten, so a pull of any size holds one line. The layer
 //! table holds at most `PULL_LAYERS_MAX_COUNT` layers; when full, further layers are not tracked one
 //! by one (policy: refuse, count them in [`Layers::untracked`]); their lines still reach the caller.
-use super::lines::Lines;
 use super::{Client, Error};
 use crate::http::conn::Deadline;
 use crate::http::request;
@@ -341,6 +341,71 @@ fn base64url(input: &[u8]) -> String {
     out
 }
 
+/// Why [`split_lines`] stopped.
+#[derive(Debug, PartialEq)]
+pub enum Split<E> {
+    /// A line (finished or not) is longer than the cap.
+    TooLong,
+    /// The callback failed.
+    Each(E),
+}
+
+/// Cuts `bytes` (the next slice of a newline-delimited stream) into lines for `f`: `carry` holds the
+/// unfinished line from earlier slices and gets the unfinished end of this one; whole lines inside
+/// `bytes` are handed over in place, never copied. Lines are without `\n` (and `\r`); blank lines are
+/// skipped. A line longer than `max` is [`Split::TooLong`]; `carry` never holds more than `max` + 1 bytes (a line and its `\r`).
+pub fn split_lines<E>(
+    carry: &mut Vec<u8>,
+    bytes: &[u8],
+    max: usize,
+    f: &mut dyn FnMut(&[u8]) -> Result<(), E>,
+) -> Result<(), Split<E>> {
+    let mut emit = |line: &[u8]| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.len() > max {
+            return Err(Split::TooLong);
+        }
+        if line.trim_ascii().is_empty() {
+            return Ok(());
+        }
+        f(line).map_err(Split::Each)
+    };
+    let mut rest = bytes;
+    if !carry.is_empty() {
+        match rest.iter().position(|&b| b == b'\n') {
+            None => {
+                if carry.len() + rest.len() > max {
+                    return Err(Split::TooLong);
+                }
+                carry.extend_from_slice(rest);
+                return Ok(());
+            }
+            Some(i) => {
+                if carry.len() + i > max + 1 {
+                    return Err(Split::TooLong);
+                }
+                carry.extend_from_slice(&rest[..i]);
+                let line = std::mem::take(carry);
+                let result = emit(&line);
+                // Keep the allocation for the next unfinished line.
+                *carry = line;
+                carry.clear();
+                result?;
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+        emit(&rest[..i])?;
+        rest = &rest[i + 1..];
+    }
+    if rest.len() > max {
+        return Err(Split::TooLong);
+    }
+    carry.extend_from_slice(rest);
+    Ok(())
+}
+
 impl Client {
     /// `POST /images/create?fromImage=…&tag=…` with `X-Registry-Auth` when `auth` is given; each line
     /// of the progress stream goes to `each` as it arrives (the stream is never held whole). Each
@@ -377,35 +442,35 @@ impl Client {
                 Deadline::after_ms(PULL_IDLE_TIMEOUT_MS),
             )
             .await?;
-        let mut lines = Lines::new(PULL_LINE_MAX_BYTES);
-        let too_long = || Error::LineTooLong {
-            call: CALL.to_string(),
-            max: PULL_LINE_MAX_BYTES,
+        // Only an unfinished line is copied (into `carry`); whole lines are read in place from the
+        // connection's buffer.
+        let mut carry = Vec::new();
+        let mut handle = |raw: &[u8]| -> Result<(), Error> {
+            let line = parse_line(raw).map_err(|e| Error::Json {
+                call: CALL.to_string(),
+                message: e.to_string(),
+            })?;
+            if let Some(text) = line.error_text() {
+                return Err(Error::Stream {
+                    call: CALL.to_string(),
+                    message: text.trim().to_string(),
+                });
+            }
+            each(&line)
         };
         loop {
-            while let Some(raw) = lines.next_line().map_err(|_| too_long())? {
-                let line = parse_line(raw).map_err(|e| Error::Json {
-                    call: CALL.to_string(),
-                    message: e.to_string(),
-                })?;
-                if let Some(text) = line.error_text() {
-                    return Err(Error::Stream {
-                        call: CALL.to_string(),
-                        message: text.trim().to_string(),
-                    });
-                }
-                each(&line)?;
-            }
-            // Let other tasks run between slices: a local engine (or a cached pull) can deliver the
-            // whole stream without the socket ever blocking, and the outbox's writer must get to send
-            // the events `each` queued, or they all pile up until the pull ends (measured: 84 layer
-            // events, ~200 KB, in tests/engine_update_memory.rs).
-            smol::future::yield_now().await;
             match conn
                 .read_body_slice(Some(Deadline::after_ms(PULL_IDLE_TIMEOUT_MS)))
                 .await
             {
-                Ok(Some(bytes)) => lines.push(bytes).map_err(|_| too_long())?,
+                Ok(Some(bytes)) => split_lines(&mut carry, bytes, PULL_LINE_MAX_BYTES, &mut handle)
+                    .map_err(|e| match e {
+                        Split::TooLong => Error::LineTooLong {
+                            call: CALL.to_string(),
+                            max: PULL_LINE_MAX_BYTES,
+                        },
+                        Split::Each(e) => e,
+                    })?,
                 Ok(None) => break,
                 Err(source) => {
                     return Err(Error::Http {
@@ -414,6 +479,14 @@ impl Client {
                     })
                 }
             }
+            // Let other tasks run between slices: a local engine (or a cached pull) can deliver the
+            // whole stream without the socket ever blocking, and the outbox's writer must get to send
+            // the events `each` queued, or they all pile up until the pull ends (measured: 84 layer
+            // events, ~200 KB, in tests/engine_update_memory.rs).
+            smol::future::yield_now().await;
+        }
+        if !carry.trim_ascii().is_empty() {
+            handle(&carry)?;
         }
         self.give_back(conn);
         Ok(())
@@ -496,6 +569,53 @@ mod tests {
         let long = "x".repeat(PULL_LAYER_ID_MAX_BYTES + 1);
         t.apply(&line("Downloading", &long, 1, 2));
         assert_eq!(t.untracked(), 3, "over-long ids are ignored, not counted");
+    }
+
+    fn split_all(input: &[u8], cut: &[usize], max: usize) -> Result<Vec<String>, Split<()>> {
+        let mut carry = Vec::new();
+        let mut got = Vec::new();
+        let mut start = 0;
+        for &c in cut.iter().chain(std::iter::once(&input.len())) {
+            split_lines(&mut carry, &input[start..c], max, &mut |l: &[u8]| {
+                got.push(String::from_utf8(l.to_vec()).unwrap());
+                Ok(())
+            })?;
+            start = c;
+        }
+        if !carry.is_empty() {
+            got.push(String::from_utf8(carry).unwrap());
+        }
+        Ok(got)
+    }
+
+    #[test]
+    fn lines_split_the_same_at_every_cut_and_byte_by_byte() {
+        let input = b"{\"a\":1}\n{\"b\":2}\r\n\n{\"c\":3}\n{\"d\"";
+        let want = ["{\"a\":1}", "{\"b\":2}", "{\"c\":3}", "{\"d\""];
+        for cut in 0..=input.len() {
+            assert_eq!(split_all(input, &[cut], 16).unwrap(), want, "cut {cut}");
+        }
+        let every: Vec<usize> = (1..input.len()).collect();
+        assert_eq!(split_all(input, &every, 16).unwrap(), want);
+    }
+
+    #[test]
+    fn long_lines_are_errors_and_the_carry_stays_within_the_cap() {
+        assert_eq!(split_all(b"12345\n", &[], 4), Err(Split::TooLong));
+        assert_eq!(split_all(b"123", &[2], 4).unwrap(), ["123"]);
+        assert_eq!(split_all(b"12345", &[2], 4), Err(Split::TooLong));
+        assert_eq!(split_all(b"1234\r\n", &[3], 4).unwrap(), ["1234"]);
+        let mut carry = Vec::new();
+        for _ in 0..10_000 {
+            split_lines(&mut carry, b"{\"x\":1}\n{\"y\"", 32, &mut |_| {
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+            split_lines(&mut carry, b":2}\n", 32, &mut |_| Ok::<(), ()>(())).unwrap();
+        }
+        assert!(carry.capacity() <= 64);
+        let r = split_lines(&mut Vec::new(), b"a\nb\n", 8, &mut |_| Err("stop"));
+        assert_eq!(r, Err(Split::Each("stop")));
     }
 
     #[test]
