@@ -9,12 +9,17 @@
 //! - [`ops`]: start, stop, restart, kill, rename, remove; image digests and the daemon's start time.
 //! - [`logs`]: the multiplexed log stream cut apart and kept within a cap (pure), and the logs call.
 //! - [`list`]: the `list_containers` reply: Docker's list with three keys spliced in.
+//! - [`exec`]: the web shell's exec: create, start attached (the hijacked stream), resize, inspect.
 //! - [`array`]: a JSON array read in slices, cut into its elements (the list, never held whole).
 //! - [`pull`]: image pulls and their progress stream (parser, layer table, throttle; spec 3.8.1).
 //! - [`recreate`]: a container's config cloned with a new image, create and network connect (spec 3.8.1).
+//! - [`images`], [`volumes`], [`networks`]: DockMon's Images, Volumes and Networks pages' calls;
+//!   [`usage`]: which containers use which image, volume and network, from one list.
 pub mod array;
 pub mod client;
 pub mod endpoint;
+pub mod exec;
+pub mod images;
 pub mod lines;
 pub mod list;
 pub mod logs;
@@ -24,7 +29,9 @@ pub mod pull;
 pub mod recreate;
 pub mod stats;
 pub mod types;
+pub mod usage;
 pub mod version;
+pub mod volumes;
 
 pub use client::Client;
 pub use endpoint::Endpoint;
