@@ -183,6 +183,38 @@ pub const LOGS_TAIL_DEFAULT_LINES: u32 = 100;
 /// the reply.
 pub const LOGS_TIMEOUT_MS: u64 = 20_000;
 
+// ---- Container updates (issue 13, spec 3.8.1) ------------------------------------------------------
+
+/// Longest line of the pull progress stream (`POST /images/create`). Progress lines are 150-250 bytes
+/// (status, layer ID, `progressDetail`, the text progress bar); an `errorDetail` from a registry is a
+/// sentence or two. 16 KiB leaves room for a long registry message and is one line held at a time.
+pub const PULL_LINE_MAX_BYTES: usize = 16 * 1024;
+/// Layers tracked one by one during a pull. Docker images rarely pass 40 layers (the overlay2 driver
+/// allows 128); past this the table refuses new layers and counts them (`docker::pull` policy).
+pub const PULL_LAYERS_MAX_COUNT: usize = 64;
+/// A layer ID as the pull stream prints it: 12 hex digits; a little room for other engines.
+pub const PULL_LAYER_ID_MAX_BYTES: usize = 24;
+/// A pull with no byte from the engine for this long has stalled: the engine sends progress several
+/// times a second while a layer downloads, and a registry that stops answering is cut by dockerd's own
+/// timeouts well before.
+pub const PULL_IDLE_TIMEOUT_MS: u64 = 120_000;
+/// `update_layer_progress` at most this often unless progress jumped or a layer completed (spec 3.8.1).
+pub const PULL_PROGRESS_INTERVAL_MS: u64 = 500;
+/// Overall progress that makes an `update_layer_progress` due at once (spec 3.8.1: 5 points).
+pub const PULL_PROGRESS_STEP_POINTS: u8 = 5;
+/// `POST /containers/create` and `POST /networks/{id}/connect` answers: `{"Id":…,"Warnings":[…]}`.
+pub const CREATE_BODY_MAX_BYTES: usize = 16 * 1024;
+/// The health wait polls the new container's state this often.
+pub const UPDATE_HEALTH_POLL_MS: u64 = 1_000;
+/// Longest health wait accepted from the backend (`health_timeout`, default 120 s): its own wait for
+/// `update_complete` is 300 s (spec 3.3).
+pub const UPDATE_HEALTH_TIMEOUT_MAX_S: u32 = 600;
+/// Container updates running at once (each holds an inspect, a plan and a pull stream for minutes);
+/// DockMon's scheduled updates run one host's containers one after another, the UI one per click.
+pub const UPDATES_IN_FLIGHT_MAX_COUNT: usize = 8;
+/// Grace period of a container without a Docker healthcheck: min(this, half the health timeout)
+/// (spec 3.8.1).
+pub const UPDATE_GRACE_MAX_S: u32 = 30;
 // ---- The DockMon session (issue 10, issue 11 D1-D3; `dockmon::session`, `modes::agent`) ------------
 
 /// Opening the connection to DockMon (TCP, TLS and the upgrade) may take this long: the Go agent's

@@ -294,6 +294,32 @@ impl Client {
         capture: &[&str],
         deadline: Deadline,
     ) -> Result<(UnixConn, Head), Error> {
+        self.open_with(
+            call,
+            method,
+            target,
+            versioned,
+            &[],
+            body,
+            capture,
+            deadline,
+        )
+        .await
+    }
+
+    /// [`Client::open`] with extra request headers (`X-Registry-Auth` of a pull).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn open_with(
+        &self,
+        call: &str,
+        method: &'static str,
+        target: &str,
+        versioned: bool,
+        headers: &[(&str, &str)],
+        body: Option<(&str, &[u8])>,
+        capture: &[&str],
+        deadline: Deadline,
+    ) -> Result<(UnixConn, Head), Error> {
         let full = if versioned {
             self.versioned(target)
         } else {
@@ -305,7 +331,7 @@ impl Client {
             method,
             &full,
             HOST,
-            &[],
+            headers,
             body.map(|(ct, b)| (ct, b.len())),
         )
         .map_err(|e| Error::Http {

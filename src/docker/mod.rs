@@ -17,6 +17,8 @@
 //! - [`list`]: DockMon's `list_containers` payload (spec 3.7.1): Docker's list with three keys spliced in
 //!   (the exception above).
 //! - [`array`]: a JSON array read in slices, cut into its elements (the list, never held whole).
+//! - [`pull`]: image pulls and their progress stream (parser, layer table, throttle; spec 3.8.1).
+//! - [`recreate`]: a container's config cloned with a new image, create and network connect (spec 3.8.1).
 //! - [`images`], [`volumes`], [`networks`]: DockMon's Images, Volumes and Networks pages' calls;
 //!   [`usage`]: which containers use which image, volume and network, from one list.
 pub mod array;
@@ -29,6 +31,8 @@ pub mod list;
 pub mod logs;
 pub mod networks;
 pub mod ops;
+pub mod pull;
+pub mod recreate;
 pub mod stats;
 pub mod stream;
 pub mod types;

@@ -319,7 +319,9 @@ pub async fn answer(ctx: &Context, req: &Request, scratch: &mut Vec<u8>, out: &m
         Command::InvalidOperation(why) => op_error(out, id, why),
         // The ADV commands: each arm becomes `module::handler(ctx, payload.as_deref(), id, out)`
         // when its module lands.
-        Command::UpdateContainer(_payload) => not_supported("update_container", id, out),
+        Command::UpdateContainer(p) => {
+            super::update::update_container(ctx, p.as_deref(), id, out).await
+        }
         Command::SelfUpdate(_payload) => not_supported("self_update", id, out),
         Command::DeployCompose(_payload) => not_supported("deploy_compose", id, out),
         Command::ScanComposeDirs(_payload) => not_supported("scan_compose_dirs", id, out),

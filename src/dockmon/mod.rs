@@ -6,6 +6,7 @@
 //! - [`timing`]: backoff and keepalive, the session's clocks (time is an argument).
 //! - [`command`]: a backend frame → one typed `Command` → Docker calls → the reply.
 //! - [`manage`]: the Images, Networks and Volumes pages' commands (list, remove, create, prune).
+//! - [`update`]: `update_container`: pull, recreate, health wait, rollback (spec 3.8.1).
 //! - [`context`]: what a handler may use: client, configuration, executor, sink, link state.
 //! - [`shell`]: the web shell (`shell_session` in, `shell_data` out).
 //! - [`error`]: why a connection or registration failed, typed.
@@ -19,6 +20,7 @@ pub mod register;
 pub mod session;
 pub mod shell;
 pub mod timing;
+pub mod update;
 
 pub use command::Command;
 pub use error::Error;

@@ -28,7 +28,7 @@ pub type Dropped = heapless::Vec<&'static str, 16>;
 pub struct Capabilities {
     /// start, stop, restart, kill, rename, remove, logs, inspect.
     pub container_operations: bool,
-    /// `update_container` (not implemented).
+    /// `update_container` (spec 3.8.1, `dockmon::update`).
     pub container_updates: bool,
     /// `container_event`.
     pub event_streaming: bool,
@@ -47,7 +47,7 @@ pub struct Capabilities {
 /// The capabilities of this build.
 pub const CAPABILITIES: Capabilities = Capabilities {
     container_operations: true,
-    container_updates: false,
+    container_updates: true,
     event_streaming: true,
     stats_collection: true,
     self_update: false,
