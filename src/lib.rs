@@ -8,6 +8,7 @@
 //! http              HTTP/1.1 wire: request heads, response heads, body decoders, one connection
 //! ws                WebSocket wire (RFC 6455, client side) and its connection
 //! dns, tls          host names → addresses without blocking; the rustls client configuration
+//! probe             one outbound HTTP(S) request to a user URL (agent-side health checks)
 //! docker            the Engine API over the unix socket: endpoint, version, calls, stats math
 //! host, identity    host stats from /proc; container ID, hostname, host IPs
 //! token             the permanent token file
@@ -38,6 +39,7 @@ pub mod limits;
 pub mod logging;
 pub mod modes;
 pub mod outbox;
+pub mod probe;
 pub mod rfc3339;
 pub mod sampler;
 pub mod tls;

@@ -172,3 +172,38 @@ pub const LOGS_TAIL_DEFAULT_LINES: u32 = 100;
 /// once; the deadline guards a trickling engine and leaves 10 s of the backend's 30 s (spec 3.4) to send
 /// the reply.
 pub const LOGS_TIMEOUT_MS: u64 = 20_000;
+
+// ---- Agent-side HTTP health checks (spec 3.6) ------------------------------------------------------
+
+/// Health-check configs held at once. DockMon keys agent-side checks by container, so a host has at
+/// most one per container; 256 covers every container a small host runs, at about 300 bytes each in
+/// the compact form (`dockmon::health::config`). The config past the cap is refused with one warning.
+pub const HEALTH_CHECKS_MAX_COUNT: usize = 256;
+/// Checks running at once. Each holds a socket, a `CONN_BUF_BYTES` read buffer and a request head; an
+/// HTTPS check also a rustls connection (about 30 KiB while it handshakes), so 8 cost at most about
+/// 300 KiB. Due checks past the cap wait for a slot; 8 keep a few slow targets (timeouts up to 60 s)
+/// from holding back the rest while 200 checks at a 10 s interval (20 a second) finish in milliseconds.
+pub const HEALTH_IN_FLIGHT_MAX_COUNT: usize = 8;
+/// Longest check URL kept (and longest redirect target followed). DockMon's UI takes any URL; 2 KiB is
+/// what browsers and proxies reliably pass.
+pub const HEALTH_URL_MAX_BYTES: usize = 2 * 1024;
+/// The user's extra headers (`headers_json`), rendered as `Name: value` lines. A request head stays well
+/// under what servers accept (8 KiB in nginx and Go).
+pub const HEALTH_HEADERS_MAX_BYTES: usize = 4 * 1024;
+/// Extra headers per check: a stack array of name/value pairs is handed to the request writer.
+pub const HEALTH_HEADER_MAX_COUNT: usize = 16;
+/// Entries of an expected-status list (`200,201,204`, `200-299`): a few codes or ranges in practice.
+pub const HEALTH_STATUS_RANGES_MAX_COUNT: usize = 16;
+/// Redirects followed before the check fails: Go's `http.Client` default (10), which the Go agent uses.
+pub const HEALTH_REDIRECTS_MAX_COUNT: usize = 10;
+/// A check's timeout when the config gives none (`timeout_seconds` <= 0, spec 3.6.1).
+pub const HEALTH_TIMEOUT_DEFAULT_S: u32 = 10;
+/// Longest check timeout: DockMon's UI allows 5-60 s (spec 3.6.1); a larger value only holds a slot.
+pub const HEALTH_TIMEOUT_MAX_S: u32 = 60;
+/// Longest check interval: DockMon's UI allows 10-3600 s (spec 3.6.1).
+pub const HEALTH_INTERVAL_MAX_S: u32 = 3_600;
+/// The scheduler's tick: the Go agent's 1 s ticker (spec 3.6.1), which is also the shortest interval.
+pub const HEALTH_TICK_MS: u64 = 1_000;
+/// Response body read and dropped after the status line, so the server sees a clean close; the rest of
+/// a larger body is left unread (the socket is closed, the status is already known).
+pub const HEALTH_BODY_MAX_BYTES: usize = 64 * 1024;
