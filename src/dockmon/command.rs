@@ -105,7 +105,10 @@ pub async fn answer(ctx: &Context, frame: &Incoming<'_>, scratch: &mut Vec<u8>, 
 
 /// Handles a frame that gets no reply (health-check configuration, spec 3.6.1; the web shell,
 /// 3.8.6). Returns false for a type this agent does not know, which the caller logs.
-pub fn notice(_ctx: &Context, frame: &Incoming<'_>) -> bool {
+pub fn notice(ctx: &Context, frame: &Incoming<'_>) -> bool {
+    if super::health::notice(ctx, &frame.kind, frame.payload) {
+        return true;
+    }
     if KNOWN_UNANSWERED.contains(&frame.kind.as_ref()) {
         log::debug!(
             "ignoring a `{}` frame (not implemented by this agent)",

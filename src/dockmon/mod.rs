@@ -4,10 +4,12 @@
 //! - [`register`]: the register frame and the meaning of the answer.
 //! - [`session`]: backoff and keepalive as pure state machines.
 //! - [`command`]: a backend frame → Docker calls → the reply.
+//! - [`health`]: agent-side HTTP health checks: configs, scheduler, results (spec 3.6).
 //! - [`context`]: what a handler may use: client, configuration, executor, sink, link state.
 
 pub mod command;
 pub mod context;
+pub mod health;
 pub mod msg;
 pub mod register;
 pub mod session;

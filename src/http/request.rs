@@ -177,8 +177,12 @@ mod tests {
             None,
         )
         .unwrap();
-        let text = String::from_utf8(own).unwrap();
-        assert_eq!(text.matches("ser-Agent").count(), 1, "{text}");
+        let own = String::from_utf8(own).unwrap();
+        assert_eq!(
+            own.to_ascii_lowercase().matches("user-agent").count(),
+            1,
+            "{own}"
+        );
         assert!(
             text.contains("\r\nContent-Type: application/json\r\nContent-Length: 1234567\r\n\r\n")
         );

@@ -25,7 +25,7 @@ pub mod frame;
 pub mod handshake;
 pub mod message;
 
-mod base64;
+pub(crate) mod base64;
 mod sha1;
 
 #[cfg(test)]
