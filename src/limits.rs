@@ -179,11 +179,19 @@ pub const LOGS_TIMEOUT_MS: u64 = 20_000;
 /// most one per container; 256 covers every container a small host runs, at about 300 bytes each in
 /// the compact form (`dockmon::health::config`). The config past the cap is refused with one warning.
 pub const HEALTH_CHECKS_MAX_COUNT: usize = 256;
-/// Checks running at once. Each holds a socket, a `CONN_BUF_BYTES` read buffer and a request head; an
-/// HTTPS check also a rustls connection (about 30 KiB while it handshakes), so 8 cost at most about
-/// 300 KiB. Due checks past the cap wait for a slot; 8 keep a few slow targets (timeouts up to 60 s)
-/// from holding back the rest while 200 checks at a 10 s interval (20 a second) finish in milliseconds.
-pub const HEALTH_IN_FLIGHT_MAX_COUNT: usize = 8;
+/// Checks running at once. Each holds a socket, a `CONN_BUF_BYTES` read buffer, a request head and its
+/// task and its result frame (about 9 KB together, measured); HTTPS ones are capped lower
+/// (`HEALTH_TLS_IN_FLIGHT_MAX_COUNT`). Due checks past the cap wait for a slot. With 20 checks due
+/// together (tests/protocol_health_memory.rs) 8 in flight grew the heap high-water by 110 KB and 6 by
+/// 87 KB, more than the 79 KB the 100-container figures of issue #4 leave; 4 fit. The price: a slow
+/// target holds a slot for its whole timeout (up to 60 s), so four hung targets delay the others by
+/// as much; 200 fast checks at a 10 s interval (20 a second) still finish in milliseconds each.
+pub const HEALTH_IN_FLIGHT_MAX_COUNT: usize = 4;
+/// HTTPS checks among those running at once. A rustls client connection adds about 13 KB while it
+/// handshakes (record buffers, the certificate chain, the transcript): 20 checks, 10 of them HTTPS,
+/// due together grew the heap high-water by 160 KB with all 8 slots open to HTTPS, so HTTPS checks
+/// queue behind 2.
+pub const HEALTH_TLS_IN_FLIGHT_MAX_COUNT: usize = 2;
 /// Longest check URL kept (and longest redirect target followed). DockMon's UI takes any URL; 2 KiB is
 /// what browsers and proxies reliably pass.
 pub const HEALTH_URL_MAX_BYTES: usize = 2 * 1024;

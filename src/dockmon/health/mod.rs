@@ -250,7 +250,7 @@ async fn run(state: Rc<State>, link: Rc<Link>, sink: Rc<dyn Sink>, due: Due) {
         Some(Err(e)) => Run::Failed(e),
         None => Run::Cancelled,
     };
-    let current = state.set.borrow_mut().finished(due.serial);
+    let current = state.set.borrow_mut().finished(&due);
     let _ = state.wake.0.try_send(());
     let (healthy, status, error) = judge(check, &outcome);
     let elapsed = match &outcome {

@@ -5,13 +5,16 @@
 //! Rules: the set is keyed by container ID. A config is due as soon as it is seen (added, replaced or
 //! synced) and then `interval_s` after each start. A check does not start again while its last run is
 //! still going. Disabled checks are kept but never due. At most `HEALTH_IN_FLIGHT_MAX_COUNT` checks run
-//! at once; a due check past that waits for a slot, the earliest due first.
+//! at once, of them at most `HEALTH_TLS_IN_FLIGHT_MAX_COUNT` to `https://` URLs (a TLS handshake costs
+//! the most heap); a due check past that waits for a slot, the earliest due first.
 //!
 //! Policy when full: at `HEALTH_CHECKS_MAX_COUNT` configs a new one is refused ([`Full`]); a
 //! replacement of a config already held is always taken. Each stored config carries a serial, so
 //! a run of a config since replaced or removed is recognised when it ends and its result dropped.
 use super::config::Check;
-use crate::limits::{HEALTH_CHECKS_MAX_COUNT, HEALTH_IN_FLIGHT_MAX_COUNT};
+use crate::limits::{
+    HEALTH_CHECKS_MAX_COUNT, HEALTH_IN_FLIGHT_MAX_COUNT, HEALTH_TLS_IN_FLIGHT_MAX_COUNT,
+};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -35,6 +38,8 @@ pub struct Due {
     pub check: Rc<Check>,
     /// Which stored config this is, for [`Set::finished`].
     pub serial: u64,
+    /// Whether the run holds one of the HTTPS slots.
+    pub tls: bool,
 }
 
 /// The checks and their schedule.
@@ -43,6 +48,7 @@ pub struct Set {
     entries: Vec<Entry>,
     serials: u64,
     in_flight: usize,
+    tls_in_flight: usize,
 }
 
 impl Set {
@@ -116,25 +122,33 @@ impl Set {
         if self.in_flight >= HEALTH_IN_FLIGHT_MAX_COUNT {
             return None;
         }
+        let tls_full = self.tls_in_flight >= HEALTH_TLS_IN_FLIGHT_MAX_COUNT;
         let e = self
             .entries
             .iter_mut()
             .filter(|e| e.check.enabled && !e.running && e.next.map_or(true, |t| t <= now))
+            .filter(|e| !(tls_full && is_tls(&e.check)))
             .min_by_key(|e| e.next)?;
         e.running = true;
         e.next = Some(now + Duration::from_secs(u64::from(e.check.interval_s)));
+        let tls = is_tls(&e.check);
         self.in_flight += 1;
+        self.tls_in_flight += usize::from(tls);
         Some(Due {
             check: e.check.clone(),
             serial: e.serial,
+            tls,
         })
     }
 
     /// A run ended: frees its slot. Returns whether its config is still the one stored (else the
     /// config was replaced or removed meanwhile, and the result belongs to nobody).
-    pub fn finished(&mut self, serial: u64) -> bool {
+    pub fn finished(&mut self, due: &Due) -> bool {
         self.in_flight = self.in_flight.saturating_sub(1);
-        match self.entries.iter_mut().find(|e| e.serial == serial) {
+        if due.tls {
+            self.tls_in_flight = self.tls_in_flight.saturating_sub(1);
+        }
+        match self.entries.iter_mut().find(|e| e.serial == due.serial) {
             Some(e) => {
                 e.running = false;
                 true
@@ -142,6 +156,14 @@ impl Set {
             None => false,
         }
     }
+}
+
+/// Whether a check starts with a TLS handshake (a redirect may still lead to one from `http://`).
+fn is_tls(check: &Check) -> bool {
+    check
+        .url
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
 }
 
 #[cfg(test)]
@@ -157,9 +179,9 @@ mod tests {
         .check
     }
 
-    fn ids(set: &mut Set, now: Instant) -> Vec<(String, u64)> {
+    fn ids(set: &mut Set, now: Instant) -> Vec<(String, Due)> {
         std::iter::from_fn(|| set.next_due(now))
-            .map(|d| (d.check.container_id.to_string(), d.serial))
+            .map(|d| (d.check.container_id.to_string(), d))
             .collect()
     }
 
@@ -179,14 +201,14 @@ mod tests {
         // Still running at the next interval: not started twice.
         assert!(ids(&mut set, t0 + Duration::from_secs(11)).is_empty());
         for (_, serial) in &first {
-            assert!(set.finished(*serial));
+            assert!(set.finished(serial));
         }
         assert_eq!(set.in_flight(), 0);
         assert!(ids(&mut set, t0 + Duration::from_secs(9)).is_empty());
         let at10 = ids(&mut set, t0 + Duration::from_secs(10));
         assert_eq!(at10.len(), 1);
         assert_eq!(at10[0].0, "a");
-        set.finished(at10[0].1);
+        set.finished(&at10[0].1);
         let at30 = ids(&mut set, t0 + Duration::from_secs(30));
         assert_eq!(
             at30.iter().map(|d| d.0.as_str()).collect::<Vec<_>>(),
@@ -204,10 +226,35 @@ mod tests {
         }
         let started = ids(&mut set, t0);
         assert_eq!(started.len(), HEALTH_IN_FLIGHT_MAX_COUNT);
-        assert!(set.finished(started[0].1));
+        assert!(set.finished(&started[0].1));
         let next = ids(&mut set, t0 + Duration::from_secs(1));
         assert_eq!(next.len(), 1, "one slot freed");
         assert_eq!(next[0].0, format!("c{}", HEALTH_IN_FLIGHT_MAX_COUNT));
+    }
+
+    #[test]
+    fn https_checks_have_their_own_smaller_cap() {
+        let t0 = Instant::now();
+        let mut set = Set::default();
+        for i in 0..4 {
+            let c = config::parse(&format!(
+                r#"{{"container_id":"s{i}","enabled":true,"url":"HTTPS://h/"}}"#
+            ))
+            .unwrap()
+            .check;
+            set.upsert(c).unwrap();
+        }
+        set.upsert(check("plain", 10, true)).unwrap();
+        let started = ids(&mut set, t0);
+        let tls: Vec<_> = started.iter().filter(|d| d.1.tls).collect();
+        assert_eq!(tls.len(), HEALTH_TLS_IN_FLIGHT_MAX_COUNT);
+        assert_eq!(
+            started.len(),
+            HEALTH_TLS_IN_FLIGHT_MAX_COUNT + 1,
+            "plain still runs"
+        );
+        set.finished(&tls[0].1);
+        assert_eq!(ids(&mut set, t0).len(), 1, "one HTTPS slot freed");
     }
 
     #[test]
@@ -224,10 +271,10 @@ mod tests {
         // The replacement is due at once even though the old run is still going.
         let again = ids(&mut set, t0);
         assert_eq!(again.len(), 1);
-        assert_eq!(again[0].1, set.entries[0].serial);
-        assert!(!set.finished(runs[0].1), "a was replaced");
-        assert!(!set.finished(runs[1].1), "b was removed");
-        assert!(set.finished(again[0].1));
+        assert_eq!(again[0].1.serial, set.entries[0].serial);
+        assert!(!set.finished(&runs[0].1), "a was replaced");
+        assert!(!set.finished(&runs[1].1), "b was removed");
+        assert!(set.finished(&again[0].1));
         assert_eq!(set.in_flight(), 0);
         set.clear();
         assert!(set.is_empty());
