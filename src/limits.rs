@@ -173,6 +173,115 @@ pub const LOGS_TAIL_DEFAULT_LINES: u32 = 100;
 /// the reply.
 pub const LOGS_TIMEOUT_MS: u64 = 20_000;
 
+// ---- The DockMon session (issue 10, issue 11 D1-D3; `dockmon::session`, `modes::agent`) ------------
+
+/// Opening the connection to DockMon (TCP, TLS and the upgrade) may take this long: the Go agent's
+/// dialer (45 s). Not to be confused with `CONNECT_TIMEOUT_MS`, the local Docker socket's 3 s.
+pub const DOCKMON_CONNECT_TIMEOUT_MS: u64 = 45_000;
+/// The register frame's answer must come within this (spec 2.7).
+pub const AUTH_REPLY_TIMEOUT_MS: u64 = 10_000;
+/// Every frame write to DockMon must finish within this (spec 2.2: 10 s write deadline).
+pub const DOCKMON_WRITE_TIMEOUT_MS: u64 = 10_000;
+/// The close frame at shutdown gets this long; the process exits either way.
+pub const DOCKMON_CLOSE_TIMEOUT_MS: u64 = 2_000;
+/// The agent pings this long after its last ping (spec 2.7).
+pub const PING_INTERVAL_MS: u64 = 30_000;
+/// A connection on which nothing (data or pong) arrived for this long is dead (spec 2.7: 30 s + 10 s).
+pub const READ_DEADLINE_MS: u64 = 40_000;
+/// A registered connection must stay up this long before the reconnect backoff starts over (issue 11
+/// D1). Spec 2.8 resets it after every registration, so a server that closes right after
+/// `auth_success` got ~3,100 registrations a minute; a minute up is a working connection (two pings
+/// answered), and after it the agent reconnects at once as spec 2.8 asks.
+pub const HEALTHY_SESSION_MS: u64 = 60_000;
+/// Fewest milliseconds between the starts of two registered connections (issue 11 D1): even with a
+/// tiny `RECONNECT_INITIAL`, no more than one registration a second.
+pub const RECONNECT_MIN_GAP_MS: u64 = 1_000;
+/// Reading the engine facts (`GET /info`) before dialling DockMon is retried from this delay (issue 11
+/// D3)...
+pub const FACTS_RETRY_INITIAL_MS: u64 = 1_000;
+/// ...doubling to this one: a frozen dockerd costs one `/info` call (with its 10 s deadline) a
+/// half-minute.
+pub const FACTS_RETRY_MAX_MS: u64 = 30_000;
+/// Host stats cadence (spec 4.4).
+pub const HOST_STATS_INTERVAL_MS: u64 = 2_000;
+/// Requests read from the socket and waiting for one of the `COMMANDS_IN_FLIGHT_MAX` workers (issue 11
+/// D2). Past this (or past `COMMANDS_WAITING_MAX_BYTES`) the agent stops reading the socket until a
+/// worker takes one (backpressure: the server's frames wait in the kernel and in TCP's window). Not
+/// lower: while the socket is not read, neither are the server's pings, and a server whose pong
+/// deadline passes (uvicorn: 20 s) drops the connection with every command on it; 1,000
+/// `list_containers` at once (about 150 bytes each when waiting) must fit.
+pub const COMMANDS_WAITING_MAX_COUNT: usize = 2048;
+/// Bytes the waiting requests may hold together (their parsed form and payloads); past it the socket
+/// is not read, so large payloads (the frame cap is 2 MiB) can't pile up. At least one request is
+/// always admitted.
+pub const COMMANDS_WAITING_MAX_BYTES: usize = 384 * 1024;
+/// Large replies (`list_containers`: about 1.6 KiB per container, 160 KiB at 100) built at once. The
+/// builder also waits until no reply is queued, so at most this many plus one being written are in
+/// memory: 16 at once were 4.6 MB with 300 containers (issue 11 D2).
+pub const LARGE_REPLIES_AT_ONCE_COUNT: usize = 1;
+/// The default `stop`/`restart` grace period in seconds (spec 3.4: agent default 10).
+pub const STOP_TIMEOUT_DEFAULT_S: u32 = 10;
+/// Longest grace period accepted from the backend (its own timeout is `timeout + 20 s`).
+pub const STOP_TIMEOUT_MAX_S: u32 = 3600;
+/// Largest `get_logs` tail (spec 3.4: the backend clamps to 10000).
+pub const LOGS_TAIL_MAX_LINES: u32 = 10_000;
+// ---- Image, network and volume management (DockMon's Images, Networks and Volumes pages) ----------
+//
+// Measured on Docker 20.10.24 (API 1.41): `GET /images/json?all=1` is 250-400 bytes per image
+// (more with labels and many tags), a `GET /volumes` entry about 220 bytes, a network inspect about
+// 400-900 bytes plus about 180 per attached container; a prune report about 80 bytes per removed image
+// reference and 70 per volume or network name. Past a cap the call fails with an error naming it
+// (`docker::Error::Http`, body too large); nothing is read beyond it.
+
+/// `GET /images/json?all=1`: 1 MiB is some 2500 images, intermediate build images included.
+pub const IMAGES_BODY_MAX_BYTES: usize = 1024 * 1024;
+/// `DELETE /images/{id}`: one `Untagged`/`Deleted` entry (about 80 bytes) per tag and layer image
+/// removed; 64 KiB is 800 of them.
+pub const IMAGE_REMOVE_BODY_MAX_BYTES: usize = 64 * 1024;
+/// A prune report (images, networks, volumes): 1 MiB is some 12000 entries. The prune has happened
+/// when its report is read, so this is far above what a host can produce.
+pub const PRUNE_BODY_MAX_BYTES: usize = 1024 * 1024;
+/// `GET /volumes`: 512 KiB is some 2300 volumes.
+pub const VOLUMES_BODY_MAX_BYTES: usize = 512 * 1024;
+/// `GET /networks/{id}`: 256 KiB holds well over 1000 attached containers.
+pub const NETWORK_INSPECT_BODY_MAX_BYTES: usize = 256 * 1024;
+/// Removing an image or a volume, pruning networks or volumes: dockerd deletes layers and data
+/// before it answers, seconds on an SD card. DockMon waits 60 s for these (spec 3.3); our error
+/// comes first.
+pub const MANAGE_SLOW_TIMEOUT_MS: u64 = 50_000;
+/// Pruning images: DockMon waits 120 s (spec 3.3); removing many layers on a Pi takes a while.
+pub const IMAGES_PRUNE_TIMEOUT_MS: u64 = 110_000;
+// ---- Web shell (spec 3.8.6) --------------------------------------------------------------------------
+
+/// Answers of exec create (`{"Id":"…"}`, 70 bytes), resize (empty) and exec inspect (about 400 bytes).
+pub const EXEC_BODY_MAX_BYTES: usize = 4 * 1024;
+/// Shell sessions open at once. Each holds a Docker socket, one `SHELL_READ_BYTES` read buffer and its
+/// base64 text (about 10 KiB with the frame), and a shell process in the container; a browser opens one
+/// per terminal tab, and DockMon's UI shows one terminal at a time. The session past the cap gets an
+/// `error` frame.
+pub const SHELL_SESSIONS_MAX_COUNT: usize = 4;
+/// One read of TTY output, sent as one `shell_data` frame: the spec's chunk size (spec 3.8.6, ≤ 4096).
+pub const SHELL_READ_BYTES: usize = 4096;
+/// A shell stops reading its TTY while the outbox holds this many event frames, and waits until the
+/// writer drains it: output is slowed, never dropped (the outbox drops the oldest event when full).
+/// Below the smallest board's `outbox_events_max` (64, rpi-zero-2w) minus one frame per session.
+pub const SHELL_OUTBOX_EVENTS_HIGH_COUNT: usize = 32;
+/// Keystroke and resize messages queued for one session. When full, further input is dropped with a
+/// debug line: a browser that types faster than the container's TTY takes input is pasting, and the
+/// TTY itself would block it.
+pub const SHELL_INPUT_QUEUE_MAX_COUNT: usize = 64;
+/// Longest `session_id` kept (DockMon sends UUIDs, 36 characters).
+pub const SHELL_SESSION_ID_MAX_BYTES: usize = 64;
+/// After a session closes, how long its exec may take to end (the shell gets SIGHUP when its stdin
+/// closes) before the agent reports it still running.
+pub const SHELL_EXIT_CHECK_MS: u64 = 3_000;
+
+// ---- Stats-service dual-send (spec 4.5) ----------------------------------------------------------
+
+/// Sample frames waiting for the ingest socket: the Go agent's channel size (spec 4.5). A frame is
+/// about 330 bytes, so a full queue holds about 85 KiB. When full, the new sample is dropped.
+pub const INGEST_QUEUE_MAX_COUNT: usize = 256;
+
 // ---- Agent-side HTTP health checks (spec 3.6) ------------------------------------------------------
 
 /// Health-check configs held at once. DockMon keys agent-side checks by container, so a host has at

@@ -34,7 +34,7 @@ pub struct Client {
 }
 
 /// `Host` header value: Docker ignores it; the Go SDK sends `docker` over unix sockets too.
-const HOST: &str = "docker";
+pub(super) const HOST: &str = "docker";
 
 impl Client {
     /// Connects to `endpoint`, pings it and negotiates the API version.
@@ -331,7 +331,7 @@ impl Client {
         }
     }
 
-    fn versioned(&self, target: &str) -> String {
+    pub(super) fn versioned(&self, target: &str) -> String {
         let mut s = String::with_capacity(target.len() + 6);
         s.push_str("/v");
         s.push_str(&self.api.to_string());
@@ -339,7 +339,7 @@ impl Client {
         s
     }
 
-    async fn dial(&self) -> Result<UnixConn, Error> {
+    pub(super) async fn dial(&self) -> Result<UnixConn, Error> {
         let unreachable = |why| Error::Unreachable {
             endpoint: self.endpoint.to_string(),
             why,
@@ -429,7 +429,7 @@ async fn status_error(
 }
 
 /// Reads Docker's `{"message": ...}` (or the start of whatever the body is) into a status error.
-async fn status_error_owned(
+pub(super) async fn status_error_owned(
     call: String,
     status: u16,
     conn: &mut UnixConn,
@@ -463,7 +463,7 @@ fn call_name(method: &str, target: &str) -> String {
     format!("{method} {path}")
 }
 
-fn parse_json<'b, T: Deserialize<'b>>(call: &str, buf: &'b [u8]) -> Result<T, Error> {
+pub(super) fn parse_json<'b, T: Deserialize<'b>>(call: &str, buf: &'b [u8]) -> Result<T, Error> {
     serde_json::from_slice(buf).map_err(|e| Error::Json {
         call: call.to_string(),
         message: e.to_string(),

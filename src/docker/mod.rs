@@ -9,10 +9,15 @@
 //! - [`ops`]: start, stop, restart, kill, rename, remove; image digests and the daemon's start time.
 //! - [`logs`]: the multiplexed log stream cut apart and kept within a cap (pure), and the logs call.
 //! - [`list`]: the `list_containers` reply: Docker's list with three keys spliced in.
+//! - [`exec`]: the web shell's exec: create, start attached (the hijacked stream), resize, inspect.
 //! - [`array`]: a JSON array read in slices, cut into its elements (the list, never held whole).
+//! - [`images`], [`volumes`], [`networks`]: DockMon's Images, Volumes and Networks pages' calls;
+//!   [`usage`]: which containers use which image, volume and network, from one list.
 pub mod array;
 pub mod client;
 pub mod endpoint;
+pub mod exec;
+pub mod images;
 pub mod lines;
 pub mod list;
 pub mod logs;
@@ -20,7 +25,9 @@ pub mod networks;
 pub mod ops;
 pub mod stats;
 pub mod types;
+pub mod usage;
 pub mod version;
+pub mod volumes;
 
 pub use client::Client;
 pub use endpoint::Endpoint;

@@ -164,7 +164,7 @@ struct Network<'a> {
 }
 
 /// `Created` of the network named `bridge` in a `GET /networks` answer, `""` when there is none.
-fn bridge_created(body: &[u8]) -> Result<String, Error> {
+pub(super) fn bridge_created(body: &[u8]) -> Result<String, Error> {
     let networks: Vec<Network> = parse("GET /networks", body)?;
     Ok(networks
         .into_iter()

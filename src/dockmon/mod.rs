@@ -2,14 +2,26 @@
 //!
 //! - [`msg`]: message shapes (wire only).
 //! - [`register`]: the register frame and the meaning of the answer.
-//! - [`session`]: backoff and keepalive as pure state machines.
-//! - [`command`]: a backend frame → Docker calls → the reply.
+//! - [`session`]: connect, register, serve, back off: a pure state machine that returns actions.
+//! - [`timing`]: backoff and keepalive, the session's clocks (time is an argument).
+//! - [`command`]: a backend frame → one typed `Command` → Docker calls → the reply.
+//! - [`manage`]: the Images, Networks and Volumes pages' commands (list, remove, create, prune).
 //! - [`health`]: agent-side HTTP health checks: configs, scheduler, results (spec 3.6).
 //! - [`context`]: what a handler may use: client, configuration, executor, sink, link state.
+//! - [`shell`]: the web shell (`shell_session` in, `shell_data` out).
+//! - [`error`]: why a connection or registration failed, typed.
 
 pub mod command;
 pub mod context;
+pub mod error;
 pub mod health;
+pub mod manage;
 pub mod msg;
 pub mod register;
 pub mod session;
+pub mod shell;
+pub mod timing;
+
+pub use command::Command;
+pub use error::Error;
+pub use session::Session;

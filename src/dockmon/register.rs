@@ -38,7 +38,7 @@ pub struct Capabilities {
     pub self_update: bool,
     /// `deploy_compose` (not implemented).
     pub compose_deployments: bool,
-    /// The web shell (not implemented).
+    /// The web shell (`shell_session`, spec 3.8.6).
     pub shell_access: bool,
     /// Deploys with several env files (not implemented).
     pub multi_env_files: bool,
@@ -52,7 +52,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     stats_collection: true,
     self_update: false,
     compose_deployments: false,
-    shell_access: false,
+    shell_access: true,
     multi_env_files: false,
 };
 

@@ -1,22 +1,35 @@
 //! The DockMon agent: connect, register, report and obey, reconnect; until SIGTERM or SIGINT.
 //!
-//! One executor thread. Per connection: the main loop races the socket, the outbox, the keepalive
-//! timer and the shutdown signal; an events task forwards Docker events, a stats task samples running
-//! containers, a host stats task reads /proc; each request frame gets its own task (at most
-//! `COMMANDS_IN_FLIGHT_MAX`), so a slow `stop` never holds up an `inspect`. Everything written goes
-//! through the outbox (replies, then events, then stats). When the connection drops, its tasks are
-//! dropped (cancelled) and the agent reconnects at once; failed attempts back off with jitter.
+//! The executor of [`dockmon::Session`](crate::dockmon::Session): every protocol decision (register,
+//! retry, keepalive, backoff, close codes) is the session's; this file runs its actions with sockets,
+//! timers and tasks, and turns what happens into the session's events. It matches on no message type
+//! and no close code.
+//!
+//! One executor thread. The main loop races the socket, the outbox, the session's timer and the
+//! shutdown signal; per connection, an events task forwards Docker events, a stats task samples
+//! running containers, a host stats task reads /proc; each request gets its own task (at most
+//! `COMMANDS_IN_FLIGHT_MAX` at once, at most `COMMANDS_WAITING_MAX_*` waiting, else the socket is
+//! not read), so a slow `stop` never holds up an `inspect`. Everything written goes through the
+//! outbox (replies, then events, then stats). When the connection drops, its tasks are dropped
+//! (cancelled).
 use super::Error;
 use crate::config::Config;
 use crate::docker::types::Event;
 use crate::docker::Client;
-use crate::dockmon::command;
+use crate::dockmon::command::{self, Notice};
 use crate::dockmon::context::{Context, Link, Sink};
-use crate::dockmon::msg::{self, ContainerEvent, ContainerStats, Incoming};
-use crate::dockmon::register::{self, Dropped, Registration};
-use crate::dockmon::session::{Backoff, Keep, Keepalive};
-use crate::limits::SAMPLER_CHANGES_MAX_COUNT;
-use crate::outbox::{Class, Outbox, COMMANDS_IN_FLIGHT_MAX};
+use crate::dockmon::error::{Connect, Error as SessionError, Io as SessionIo};
+use crate::dockmon::msg::{self, ContainerEvent, ContainerStats};
+use crate::dockmon::register::Registration;
+use crate::dockmon::session::{Action, Actions, Event as SessionEvent, Session, Settings};
+use crate::dockmon::timing::Backoff;
+use crate::limits::{
+    COMMANDS_WAITING_MAX_BYTES, COMMANDS_WAITING_MAX_COUNT, DOCKMON_CLOSE_TIMEOUT_MS,
+    DOCKMON_CONNECT_TIMEOUT_MS, DOCKMON_WRITE_TIMEOUT_MS, FACTS_RETRY_INITIAL_MS,
+    FACTS_RETRY_MAX_MS, HOST_STATS_INTERVAL_MS, LARGE_REPLIES_AT_ONCE_COUNT,
+    SAMPLER_CHANGES_MAX_COUNT,
+};
+use crate::outbox::{Class, Outbox, COMMANDS_IN_FLIGHT_MAX, OUTBOX_SPARE_BYTES};
 use crate::sampler::driver::{Change, Driver, Report};
 use crate::sampler::source::Source;
 use crate::ws::conn::{Conn, Incoming as WsIncoming, Transport};
@@ -26,23 +39,21 @@ use serde_json::value::RawValue;
 use smol::channel::{Receiver, Sender};
 use smol::lock::Semaphore;
 use smol::LocalExecutor;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::net::TcpStream;
 use std::ops::ControlFlow;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Connecting (TCP, TLS and the upgrade) may take this long (the Go agent's dialer: 45 s).
-pub const CONNECT_TIMEOUT_MS: u64 = 45_000;
-/// The register frame's answer must come within this (spec 2.7).
-pub const AUTH_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Every frame write must finish within this (spec 2.2: 10 s write deadline).
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Host stats cadence (spec 4.4).
-pub const HOST_STATS_INTERVAL: Duration = Duration::from_secs(2);
 /// Abstract unix socket on which the agent says whether it is connected (`dockmon-agent health`).
 pub const HEALTH_SOCKET: &str = "dockmon-agent.health";
+
+/// What a waiting request holds: its own size and its heap bytes.
+fn request_bytes(request: &command::Request) -> usize {
+    std::mem::size_of::<command::Request>() + request.bytes()
+}
 
 /// State shared by the tasks of the agent.
 struct Shared {
@@ -55,7 +66,14 @@ struct Shared {
     /// Closed (dropped) after each batch the writer sends: wakes producers waiting for room.
     drained: RefCell<Option<(Sender<()>, Receiver<()>)>>,
     link: Rc<Link>,
-    commands: Semaphore,
+    /// Worker tasks running requests (at most `COMMANDS_IN_FLIGHT_MAX`).
+    workers: Cell<usize>,
+    /// Requests waiting for a worker, oldest first, and the bytes they hold.
+    waiting: RefCell<(VecDeque<command::Request>, usize)>,
+    /// `LARGE_REPLIES_AT_ONCE_COUNT` permits (issue 11 D2).
+    large: Semaphore,
+    /// Signalled when a worker took a waiting request: the executor may read again.
+    room: (Sender<()>, Receiver<()>),
 }
 
 impl Shared {
@@ -63,6 +81,34 @@ impl Shared {
         self.outbox.borrow_mut().push(class, frame);
         // A full channel already holds a wake-up: nothing is lost.
         let _ = self.wake.try_send(());
+    }
+
+    /// Whether another request may be read (issue 11 D2): fewer than `COMMANDS_WAITING_MAX_COUNT`
+    /// wait, holding less than `COMMANDS_WAITING_MAX_BYTES` (one is always admitted).
+    fn has_room(&self) -> bool {
+        let waiting = self.waiting.borrow();
+        let (queue, bytes) = &*waiting;
+        queue.is_empty()
+            || (queue.len() < COMMANDS_WAITING_MAX_COUNT && *bytes < COMMANDS_WAITING_MAX_BYTES)
+    }
+
+    fn enqueue(&self, request: command::Request) {
+        let mut waiting = self.waiting.borrow_mut();
+        waiting.1 += request_bytes(&request);
+        waiting.0.push_back(request);
+    }
+
+    fn dequeue(&self) -> Option<command::Request> {
+        let mut waiting = self.waiting.borrow_mut();
+        let request = waiting.0.pop_front()?;
+        waiting.1 = waiting.1.saturating_sub(request_bytes(&request));
+        if waiting.0.is_empty() {
+            // A burst's queue is not kept.
+            waiting.0.shrink_to(COMMANDS_IN_FLIGHT_MAX);
+        }
+        // Full: a wake-up is already pending.
+        let _ = self.room.0.try_send(());
+        Some(request)
     }
 
     /// Wakes everyone waiting in [`Sink::drained`].
@@ -101,23 +147,10 @@ impl Sink for Shared {
     }
 }
 
-/// Why a connection ended.
-enum End {
-    /// SIGTERM or SIGINT: exit 0.
-    Shutdown,
-    /// The connection failed or was closed; reconnect now.
-    Dropped(String),
-}
-
-/// Why an attempt to connect and register failed.
-enum Attempt {
-    /// Try again after the backoff delay.
-    Failed(String),
-    /// The backend refused an optional key: drop it and retry at once.
-    Refused(&'static str),
-}
-
 /// Runs the agent until a signal. Returns an error only for what no retry can fix.
+///
+/// The executor of [`Session`]: it runs each action (Docker calls, sockets, timers, tasks) and feeds
+/// the outcome back as an event. It decides nothing about the protocol.
 pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Error> {
     let cfg = Rc::new(cfg);
     let mut signals =
@@ -171,7 +204,10 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
         wake: wake_tx,
         drained: RefCell::new(None),
         link: Rc::new(Link::default()),
-        commands: Semaphore::new(COMMANDS_IN_FLIGHT_MAX),
+        workers: Cell::new(0),
+        waiting: RefCell::new((VecDeque::new(), 0)),
+        large: Semaphore::new(LARGE_REPLIES_AT_ONCE_COUNT),
+        room: smol::channel::bounded(1),
     });
     let ctx = Rc::new(Context {
         client: shared.client.clone(),
@@ -189,92 +225,279 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
     );
     log::info!("{mode}");
 
-    let mut token: String = match (&cfg.permanent_token, &cfg.registration_token) {
-        (Some(t), _) => t.expose().to_string(),
-        (None, Some(t)) => t.expose().to_string(),
+    let (token, permanent) = match (&cfg.permanent_token, &cfg.registration_token) {
+        (Some(t), _) => (t.expose().to_string(), true),
+        (None, Some(t)) => (t.expose().to_string(), false),
         // config::from_env refuses a configuration without either.
         (None, None) => return Err(Error::Config("no token".into())),
     };
-    let mut using_permanent = cfg.permanent_token.is_some();
-    let mut backoff = Backoff::new(cfg.reconnect_initial, cfg.reconnect_max);
-    let mut dropped = Dropped::new();
-    let mut last_failure = String::new();
+    if permanent {
+        super::ingest::start(&ex, &cfg, tls_config.clone(), &token);
+    }
+    let mut session = Session::new(Settings {
+        url: cfg.ws_url.to_string(),
+        token,
+        permanent,
+        reconnect_initial: cfg.reconnect_initial,
+        reconnect_max: cfg.reconnect_max,
+        token_file: cfg.token_file.display().to_string(),
+    });
+    let mut ws: Option<Conn<Transport>> = None;
+    let mut timer: Option<Instant> = None;
+    let mut tasks: Vec<smol::Task<()>> = Vec::new();
+    let mut actions = session.handle(Instant::now(), SessionEvent::Start, jitter());
     loop {
-        let attempt = async {
-            let reg = gather(&shared.client, &cfg, &mode).await;
-            connect_and_register(&cfg, tls_config.clone(), &reg, &token, &dropped).await
-        };
-        let shutdown = async {
-            signals_next(&mut signals).await;
-            None
-        };
-        let result = match smol::future::or(async { Some(attempt.await) }, shutdown).await {
-            None => {
-                log::info!("signal received before the connection was up; exiting");
-                return Ok(());
-            }
-            Some(r) => r,
-        };
-        match result {
-            Ok((ws, permanent)) => {
-                backoff.reset();
-                last_failure.clear();
-                if let Some(p) = permanent {
-                    if p != token || !using_permanent {
-                        token = p;
-                        using_permanent = true;
-                    }
-                    persist_token(&cfg, &token);
+        // Run the actions; at most one of them (the last I/O one) answers with an event.
+        let mut next: Option<SessionEvent<'static>> = None;
+        for action in actions {
+            match action {
+                Action::GatherFacts => {
+                    let facts = async { Some(gather(&shared.client, &cfg, &mode).await) };
+                    next = Some(match or_signal(&mut signals, facts).await {
+                        Some(r) => SessionEvent::Facts(r.map(Box::new)),
+                        None => SessionEvent::Signal,
+                    });
                 }
-                shared.link.up();
-                let end = serve(&ex, &shared, &ctx, ws, &wake_rx, &mut signals, &mode).await;
-                shared.link.down();
-                shared.outbox.borrow_mut().drop_stats();
-                match end {
-                    End::Shutdown => {
-                        log::info!("shut down cleanly");
-                        return Ok(());
-                    }
-                    End::Dropped(why) => {
-                        log::warn!("connection to DockMon lost: {why}; reconnecting");
-                    }
+                Action::Connect => {
+                    let connect = async { Some(connect(&cfg, tls_config.clone()).await) };
+                    next = Some(match or_signal(&mut signals, connect).await {
+                        Some(Ok(conn)) => {
+                            ws = Some(conn);
+                            SessionEvent::Connected
+                        }
+                        Some(Err(e)) => SessionEvent::ConnectFailed(e),
+                        None => SessionEvent::Signal,
+                    });
                 }
-            }
-            Err(Attempt::Refused(key)) => {
-                log::info!("this DockMon server does not know the registration key `{key}`; registering without it");
-                if dropped.push(key).is_err() {
-                    return Err(Error::Config(
-                        "the server refuses every optional key".into(),
-                    ));
-                }
-            }
-            Err(Attempt::Failed(why)) => {
-                if why != last_failure {
-                    log::error!("{why}");
-                    if using_permanent && why.contains("Invalid registration token") {
-                        log::error!(
-                            "the permanent token in {} is no longer known to DockMon (was the host deleted?); delete that file and set a new REGISTRATION_TOKEN",
-                            cfg.token_file.display()
+                Action::Send(mut frame) => {
+                    if let Some(ws) = ws.as_mut() {
+                        next = Some(
+                            match timed(DOCKMON_WRITE_TIMEOUT_MS, ws.send_text(&mut frame)).await {
+                                Ok(()) => SessionEvent::Sent,
+                                Err(e) => SessionEvent::SendFailed(e),
+                            },
                         );
                     }
-                    last_failure = why;
                 }
-                let delay = backoff.next_delay(jitter());
-                log::info!("retrying in {:.1} s", delay.as_secs_f64());
-                let sleep = async {
-                    Timer::after(delay).await;
-                    false
-                };
-                let stop = async {
-                    signals_next(&mut signals).await;
-                    true
-                };
-                if smol::future::or(sleep, stop).await {
-                    return Ok(());
+                Action::Ping => {
+                    if let Some(ws) = ws.as_mut() {
+                        if let Err(e) = timed(DOCKMON_WRITE_TIMEOUT_MS, ws.send_ping(b"")).await {
+                            next = Some(SessionEvent::PingFailed(e));
+                        }
+                    }
                 }
+                Action::Close { code, reason } => {
+                    if let Some(ws) = ws.as_mut() {
+                        let _ = timed(DOCKMON_CLOSE_TIMEOUT_MS, ws.send_close(code, reason)).await;
+                    }
+                }
+                Action::Disconnect => ws = None,
+                Action::Up => {
+                    shared.link.up();
+                    tasks.push(ex.spawn(forward_events(shared.clone())));
+                    tasks.push(ex.spawn(sample_stats(ex.clone(), shared.clone())));
+                    if let Some(sampler) = host_sampler(&mode) {
+                        tasks.push(ex.spawn(host_stats(shared.clone(), sampler)));
+                    }
+                    // Anything queued while disconnected (replies, events) goes out first.
+                    let _ = shared.wake.try_send(());
+                }
+                Action::Down => {
+                    tasks.clear();
+                    shared.link.down();
+                    shared.outbox.borrow_mut().drop_stats();
+                }
+                Action::WaitUntil(at) => timer = Some(at),
+                Action::StoreToken(token) => {
+                    persist_token(&cfg, &token);
+                    super::ingest::start(&ex, &cfg, tls_config.clone(), &token);
+                }
+                Action::Run(request) => run_request(&ex, &shared, &ctx, request),
+                Action::Notice(notice) => {
+                    if !command::notice(&ctx, &notice) {
+                        if let Notice::Unknown { kind } = &notice {
+                            log::warn!("ignoring a frame of unknown type `{kind}` from DockMon");
+                        }
+                    }
+                }
+                Action::Log(level, text) => log::log!(level, "{text}"),
+                Action::Exit(None) => return Ok(()),
+                Action::Exit(Some(why)) => return Err(Error::Config(why)),
             }
         }
+        actions = match next {
+            Some(event) => session.handle(Instant::now(), event, jitter()),
+            None => {
+                // Wait for the socket, the outbox, the timer or a signal.
+                let reading = session.is_reading();
+                let serving = session.is_serving();
+                let admit = !serving || shared.has_room();
+                let woke = {
+                    let read = async {
+                        match ws.as_mut() {
+                            Some(ws) if reading && admit => Wake::Read(ws.read_event().await),
+                            _ => std::future::pending().await,
+                        }
+                    };
+                    let outbox = async {
+                        if !serving {
+                            std::future::pending::<()>().await;
+                        }
+                        let _ = wake_rx.recv().await;
+                        Wake::Outbox
+                    };
+                    let room = async {
+                        if admit {
+                            std::future::pending::<()>().await;
+                        }
+                        let _ = shared.room.1.recv().await;
+                        Wake::Room
+                    };
+                    let tick = async {
+                        match timer {
+                            Some(at) => Timer::at(at).await,
+                            None => std::future::pending().await,
+                        };
+                        Wake::Timer
+                    };
+                    let signal = async {
+                        signals_next(&mut signals).await;
+                        Wake::Signal
+                    };
+                    smol::future::or(
+                        smol::future::or(read, smol::future::or(outbox, room)),
+                        smol::future::or(tick, signal),
+                    )
+                    .await
+                };
+                let now = Instant::now();
+                let event = match woke {
+                    Wake::Read(Ok(WsIncoming::Text(t))) => Some(SessionEvent::Text(t)),
+                    Wake::Read(Ok(WsIncoming::Pong)) => Some(SessionEvent::Pong),
+                    // Answered by the connection; does not re-arm the read deadline (spec 2.7).
+                    Wake::Read(Ok(WsIncoming::Ping)) => None,
+                    Wake::Read(Ok(WsIncoming::Binary(n))) => Some(SessionEvent::Binary(n)),
+                    Wake::Read(Ok(WsIncoming::Close(code, reason))) => {
+                        Some(SessionEvent::Closed { code, reason })
+                    }
+                    Wake::Read(Err(e)) => Some(SessionEvent::ReadFailed(e)),
+                    Wake::Outbox => match write_outbox(&shared, ws.as_mut()).await {
+                        Ok(()) => None,
+                        Err(e) => Some(SessionEvent::WriteFailed(e)),
+                    },
+                    Wake::Room => None,
+                    Wake::Timer => {
+                        timer = None;
+                        Some(SessionEvent::Timer)
+                    }
+                    Wake::Signal => Some(SessionEvent::Signal),
+                };
+                match event {
+                    Some(event) => session.handle(now, event, jitter()),
+                    None => Actions::new(),
+                }
+            }
+        };
     }
+}
+
+/// What ended a wait of the executor.
+enum Wake<'a> {
+    Read(Result<WsIncoming<'a>, crate::ws::conn::Error>),
+    Outbox,
+    Room,
+    Timer,
+    Signal,
+}
+
+/// Races `fut` against SIGTERM/SIGINT; `None` when a signal came first.
+async fn or_signal<T>(
+    signals: &mut async_signal::Signals,
+    fut: impl std::future::Future<Output = Option<T>>,
+) -> Option<T> {
+    let stop = async {
+        signals_next(signals).await;
+        None
+    };
+    smol::future::or(fut, stop).await
+}
+
+/// Writes everything queued in the outbox (replies, then events, then stats).
+async fn write_outbox(shared: &Shared, ws: Option<&mut Conn<Transport>>) -> Result<(), SessionIo> {
+    let Some(ws) = ws else { return Ok(()) };
+    loop {
+        let next = shared.outbox.borrow_mut().pop();
+        let Some((class, mut frame)) = next else {
+            break;
+        };
+        if let Err(e) = timed(DOCKMON_WRITE_TIMEOUT_MS, ws.send_text(&mut frame)).await {
+            // A reply that could not be written goes back to the front of its queue.
+            shared.outbox.borrow_mut().requeue(class, frame);
+            return Err(e);
+        }
+        shared.outbox.borrow_mut().recycle(frame);
+    }
+    shared.wrote();
+    if let Some((events, stats)) = shared.outbox.borrow_mut().take_drop_report() {
+        log::warn!(
+            "outbox full: dropped {events} event(s) and {stats} stats frame(s), oldest first"
+        );
+    }
+    Ok(())
+}
+
+/// Queues one request and makes sure a worker runs it (issue 11 D2). At most
+/// `COMMANDS_IN_FLIGHT_MAX` worker tasks exist; each takes requests from the queue until it is empty.
+/// Waiting requests are only their parsed commands (about 150 bytes for `list_containers`), not
+/// tasks, and the executor stops reading the socket when they reach `COMMANDS_WAITING_MAX_*`. A large
+/// reply also waits for `LARGE_REPLIES_AT_ONCE_COUNT` and for the replies before it to be written, so
+/// the memory of replies stays bounded.
+fn run_request(
+    ex: &LocalExecutor<'static>,
+    shared: &Rc<Shared>,
+    ctx: &Rc<Context>,
+    request: command::Request,
+) {
+    shared.enqueue(request);
+    if shared.workers.get() >= COMMANDS_IN_FLIGHT_MAX {
+        return;
+    }
+    shared.workers.set(shared.workers.get() + 1);
+    let shared = shared.clone();
+    let ctx = ctx.clone();
+    ex.spawn(async move {
+        let mut scratch = Vec::new();
+        loop {
+            // The outbox's promise: at most `COMMANDS_IN_FLIGHT_MAX` replies wait for the socket.
+            while shared.outbox.borrow().len().0 >= COMMANDS_IN_FLIGHT_MAX {
+                let drained = Sink::drained(&*shared);
+                let _ = drained.recv().await;
+            }
+            let Some(request) = shared.dequeue() else {
+                break;
+            };
+            let _large = if request.command.is_large_reply() {
+                let permit = shared.large.acquire().await;
+                while shared.outbox.borrow().len().0 > 0 {
+                    let drained = Sink::drained(&*shared);
+                    let _ = drained.recv().await;
+                }
+                Some(permit)
+            } else {
+                None
+            };
+            let mut out = Vec::new();
+            command::answer(&ctx, &request, &mut scratch, &mut out).await;
+            drop(request);
+            shared.send(Class::Reply, out);
+            // A large Docker body is not kept for the next request.
+            if scratch.capacity() > OUTBOX_SPARE_BYTES {
+                scratch = Vec::new();
+            }
+        }
+        shared.workers.set(shared.workers.get() - 1);
+    })
+    .detach();
 }
 
 async fn signals_next(signals: &mut async_signal::Signals) {
@@ -293,7 +516,10 @@ async fn connect_docker_patiently(
         crate::docker::endpoint::is_socket,
     )
     .map_err(|e| Error::Config(e.to_string()))?;
-    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+    let mut backoff = Backoff::new(
+        Duration::from_millis(FACTS_RETRY_INITIAL_MS),
+        Duration::from_millis(FACTS_RETRY_MAX_MS),
+    );
     let mut logged = false;
     loop {
         match Client::connect(endpoint.clone()).await {
@@ -334,36 +560,34 @@ fn host_sampler(mode: &identity::Mode) -> Option<crate::host::HostStats> {
 }
 
 /// The registration facts, read fresh for each attempt (a Docker upgrade shows up on reconnect).
-async fn gather(client: &Client, cfg: &Config, mode: &identity::Mode) -> Registration {
+/// Fails when `GET /info` does: without the engine ID the backend refuses the registration (issue 11
+/// D3), so the session does not dial DockMon then.
+async fn gather(
+    client: &Client,
+    cfg: &Config,
+    mode: &identity::Mode,
+) -> Result<Registration, crate::docker::Error> {
     let mut buf = Vec::new();
-    let (engine_id, daemon_name, facts_info) = match client.info(&mut buf).await {
-        Ok(i) => (
-            i.id.to_string(),
-            i.name.to_string(),
-            Some((
-                i.os_type.to_string(),
-                i.operating_system.to_string(),
-                i.kernel_version.to_string(),
-                i.mem_total,
-                i.ncpu,
-            )),
-        ),
-        Err(e) => {
-            log::warn!("registration facts: {e}");
-            (String::new(), String::new(), None)
-        }
-    };
+    let i = client.info(&mut buf).await?;
+    let engine_id = i.id.to_string();
+    let daemon_name = i.name.to_string();
+    let facts_info = (
+        i.os_type.to_string(),
+        i.operating_system.to_string(),
+        i.kernel_version.to_string(),
+        i.mem_total,
+        i.ncpu,
+    );
     let docker_version = client
         .version(&mut buf)
         .await
         .ok()
         .map(|v| v.version.to_string());
-    let daemon_started_at = client.daemon_started_at(&mut buf).await.unwrap_or_default();
-    let facts = match (facts_info, docker_version) {
-        (
-            Some((os_type, os_version, kernel_version, total_memory, num_cpus)),
-            Some(docker_version),
-        ) => Some(crate::dockmon::register::Facts {
+    // One GET /networks for the start time and the subnets (issue 10).
+    let (daemon_started_at, subnets) = client.network_facts(&mut buf).await.unwrap_or_default();
+    let facts = docker_version.map(|docker_version| {
+        let (os_type, os_version, kernel_version, total_memory, num_cpus) = facts_info;
+        crate::dockmon::register::Facts {
             os_type,
             os_version,
             kernel_version,
@@ -371,9 +595,8 @@ async fn gather(client: &Client, cfg: &Config, mode: &identity::Mode) -> Registr
             daemon_started_at,
             total_memory,
             num_cpus,
-        }),
-        _ => None,
-    };
+        }
+    });
     let proc_dir = std::path::Path::new("/proc");
     let os_hostname = identity::read_os_hostname(proc_dir);
     let (hostname, source) = identity::choose_hostname(
@@ -387,11 +610,10 @@ async fn gather(client: &Client, cfg: &Config, mode: &identity::Mode) -> Registr
             identity::systemd_host_ips(proc_dir, std::path::Path::new("/sys"))
         }
         identity::Mode::Container { .. } => {
-            let subnets = client.network_subnets(&mut buf).await.unwrap_or_default();
             identity::container_host_ips(std::path::Path::new("/host/proc"), &subnets)
         }
     };
-    Registration {
+    Ok(Registration {
         engine_id,
         hostname: (hostname.to_string(), source.as_str()),
         version: crate::VERSION.to_string(),
@@ -401,94 +623,32 @@ async fn gather(client: &Client, cfg: &Config, mode: &identity::Mode) -> Registr
         agent_arch: identity::agent_arch(),
         facts,
         host_ips: host_ips.iter().map(|ip| ip.to_string()).collect(),
-    }
+    })
 }
 
-async fn connect_and_register(
+/// Opens the transport and upgrades it to a WebSocket (spec 2.1, 2.2).
+async fn connect(
     cfg: &Config,
     tls_config: Option<Arc<rustls::ClientConfig>>,
-    reg: &Registration,
-    token: &str,
-    dropped: &Dropped,
-) -> Result<(Conn<Transport>, Option<String>), Attempt> {
+) -> Result<Conn<Transport>, SessionError> {
     let url = &cfg.ws_url;
-    let fail = |what: &str, e: &dyn std::fmt::Display| {
-        Attempt::Failed(format!("cannot connect to DockMon at {url}: {what}: {e}"))
-    };
-    let transport = open_transport(url, tls_config)
-        .await
-        .map_err(|e| Attempt::Failed(format!("cannot connect to DockMon at {url}: {e}")))?;
+    let transport = open_transport(url, tls_config).await?;
     let mut nonce = [0u8; 16];
     tls::random_bytes(&mut nonce);
     let mut seed = [0u8; 8];
     tls::random_bytes(&mut seed);
     let ua = format!("dockmon-agent/{}", crate::VERSION);
-    let mut ws = Conn::handshake(
+    Conn::handshake(
         transport,
         &url.authority(),
         &url.path,
         &[("User-Agent", &ua)],
         nonce,
         u64::from_le_bytes(seed),
-        CONNECT_TIMEOUT_MS,
+        DOCKMON_CONNECT_TIMEOUT_MS,
     )
     .await
-    .map_err(|e| fail("websocket upgrade", &e))?;
-
-    let mut frame = Vec::with_capacity(1024);
-    register::write(&mut frame, reg, token, dropped);
-    timed(WRITE_TIMEOUT, ws.send_text(&mut frame))
-        .await
-        .map_err(|e| fail("sending the registration", &e))?;
-    let deadline = Instant::now() + AUTH_REPLY_TIMEOUT;
-    loop {
-        let event = async { Some(ws.read_event().await) };
-        let timeout = async {
-            Timer::at(deadline).await;
-            None
-        };
-        match smol::future::or(event, timeout).await {
-            None => return Err(fail("registration", &"no answer within 10 s")),
-            Some(Err(e)) => return Err(fail("registration", &e)),
-            Some(Ok(WsIncoming::Text(text))) => {
-                let reply = Incoming::parse(text).map_err(|e| fail("registration answer", &e))?;
-                if reply.kind == "auth_error" {
-                    let error = reply.error.as_deref().unwrap_or("(no reason given)");
-                    if let Some(key) = register::refused_key(error) {
-                        return Err(Attempt::Refused(key));
-                    }
-                    return Err(Attempt::Failed(format!(
-                        "DockMon at {url} rejected the registration: {error}"
-                    )));
-                }
-                // Like the Go agent: any other answer with agent_id and host_id is success.
-                if reply.agent_id.is_none() || reply.host_id.is_none() {
-                    return Err(fail("registration answer", &"no agent_id/host_id"));
-                }
-                // The agent ID is the permanent token (spec 2.5): never logged.
-                log::info!(
-                    "registered with DockMon at {url} as host {}",
-                    reply.host_id.as_deref().unwrap_or("")
-                );
-                let permanent = reply
-                    .permanent_token
-                    .as_deref()
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_string);
-                return Ok((ws, permanent));
-            }
-            Some(Ok(WsIncoming::Close(code, reason))) => {
-                return Err(fail(
-                    "registration",
-                    &format!(
-                        "server closed the connection ({} {reason})",
-                        code.unwrap_or(1005)
-                    ),
-                ))
-            }
-            Some(Ok(_)) => {}
-        }
-    }
+    .map_err(SessionError::Upgrade)
 }
 
 /// Resolves the server's host (without blocking the thread), connects over TCP to the first address
@@ -496,16 +656,16 @@ async fn connect_and_register(
 pub async fn open_transport(
     url: &crate::config::WsUrl,
     tls_config: Option<Arc<rustls::ClientConfig>>,
-) -> Result<Transport, String> {
+) -> Result<Transport, Connect> {
     let addrs = crate::dns::resolve(&url.host, url.port)
         .await
-        .map_err(|e| e.to_string())?;
-    let mut last_err = String::from("no address");
+        .map_err(Connect::Resolve)?;
+    let mut last_err = Connect::NoAddress;
     let mut tcp = None;
     for addr in addrs.iter() {
         let connect = async { Some(Async::<TcpStream>::connect(*addr).await) };
         let timeout = async {
-            Timer::after(Duration::from_millis(CONNECT_TIMEOUT_MS)).await;
+            Timer::after(Duration::from_millis(DOCKMON_CONNECT_TIMEOUT_MS)).await;
             None
         };
         match smol::future::or(connect, timeout).await {
@@ -513,8 +673,8 @@ pub async fn open_transport(
                 tcp = Some(s);
                 break;
             }
-            Some(Err(e)) => last_err = format!("tcp {addr}: {e}"),
-            None => last_err = format!("tcp {addr}: connect timed out"),
+            Some(Err(error)) => last_err = Connect::Tcp { addr: *addr, error },
+            None => last_err = Connect::TcpTimeout { addr: *addr },
         }
     }
     let tcp = tcp.ok_or(last_err)?;
@@ -522,17 +682,17 @@ pub async fn open_transport(
     match tls_config {
         None => Ok(Transport::Plain(tcp)),
         Some(config) => {
-            let name = tls::server_name(&url.host).map_err(|e| e.to_string())?;
+            let name = tls::server_name(&url.host).map_err(Connect::ServerName)?;
             let connector = futures_rustls::TlsConnector::from(config);
             let handshake = async { Some(connector.connect(name, tcp).await) };
             let timeout = async {
-                Timer::after(Duration::from_millis(CONNECT_TIMEOUT_MS)).await;
+                Timer::after(Duration::from_millis(DOCKMON_CONNECT_TIMEOUT_MS)).await;
                 None
             };
             match smol::future::or(handshake, timeout).await {
                 Some(Ok(s)) => Ok(Transport::Tls(Box::new(s))),
-                Some(Err(e)) => Err(format!("tls handshake: {e}")),
-                None => Err("tls handshake: timed out".to_string()),
+                Some(Err(e)) => Err(Connect::Tls(e)),
+                None => Err(Connect::TlsTimeout),
             }
         }
     }
@@ -542,163 +702,6 @@ fn persist_token(cfg: &Config, token: &str) {
     if let Err(e) = crate::token::store(&cfg.data_path, token) {
         log::error!("{e}; the agent keeps running, but after a restart it will need a new registration token");
     }
-}
-
-/// One established connection until it ends.
-async fn serve(
-    ex: &Rc<LocalExecutor<'static>>,
-    shared: &Rc<Shared>,
-    ctx: &Rc<Context>,
-    mut ws: Conn<Transport>,
-    wake: &Receiver<()>,
-    signals: &mut async_signal::Signals,
-    mode: &identity::Mode,
-) -> End {
-    let _events = ex.spawn(forward_events(shared.clone()));
-    let _stats = ex.spawn(sample_stats(ex.clone(), shared.clone()));
-    let _host = host_sampler(mode).map(|sampler| ex.spawn(host_stats(shared.clone(), sampler)));
-    let mut keepalive = Keepalive::new(Instant::now());
-    // Anything queued while disconnected (replies, events) goes out first.
-    let _ = shared.wake.try_send(());
-    enum Ev {
-        Frame(Result<Option<String>, String>),
-        Outbox,
-        Tick,
-        Signal,
-    }
-    loop {
-        let wait_until = match keepalive.poll(Instant::now()) {
-            Keep::Dead => return End::Dropped("nothing received for 40 s".into()),
-            Keep::Ping => {
-                if let Err(e) = timed(WRITE_TIMEOUT, ws.send_ping(b"")).await {
-                    return End::Dropped(format!("ping failed: {e}"));
-                }
-                continue;
-            }
-            Keep::Wait(at) => at,
-        };
-        let ev = {
-            let frame = async {
-                Ev::Frame(match ws.read_event().await {
-                    Ok(WsIncoming::Text(t)) => Ok(Some(t.to_string())),
-                    Ok(WsIncoming::Pong) => Ok(None),
-                    Ok(WsIncoming::Ping) => Ok(Some(String::new())),
-                    Ok(WsIncoming::Binary(n)) => Err(format!("binary:{n}")),
-                    Ok(WsIncoming::Close(code, reason)) => Err(format!(
-                        "close:server closed the connection ({} {reason})",
-                        code.unwrap_or(1005)
-                    )),
-                    Err(e) => {
-                        // Fail the connection the RFC 6455 way (§7.1.7) when the server broke the
-                        // protocol: a close frame with the code that says why.
-                        if let crate::ws::conn::Error::Wire(w) = &e {
-                            if let Some(code) = w.close_code() {
-                                let _ = ws.send_close(code, "").await;
-                            }
-                        }
-                        Err(format!("close:{e}"))
-                    }
-                })
-            };
-            let outbox = async {
-                let _ = wake.recv().await;
-                Ev::Outbox
-            };
-            let tick = async {
-                Timer::at(wait_until).await;
-                Ev::Tick
-            };
-            let signal = async {
-                signals_next(signals).await;
-                Ev::Signal
-            };
-            smol::future::or(
-                smol::future::or(frame, outbox),
-                smol::future::or(tick, signal),
-            )
-            .await
-        };
-        match ev {
-            Ev::Frame(Ok(None)) => keepalive.received(Instant::now()),
-            Ev::Frame(Ok(Some(text))) if text.is_empty() => {} // a server ping, answered
-            Ev::Frame(Ok(Some(text))) => {
-                keepalive.received(Instant::now());
-                dispatch(ex, shared, ctx, text);
-            }
-            Ev::Frame(Err(e)) => match e.strip_prefix("close:") {
-                Some(why) => return End::Dropped(why.to_string()),
-                None => log::warn!(
-                    "ignoring a binary frame from DockMon ({} bytes): the protocol is JSON text",
-                    e.trim_start_matches("binary:")
-                ),
-            },
-            Ev::Outbox => {
-                loop {
-                    let next = shared.outbox.borrow_mut().pop();
-                    let Some((class, mut frame)) = next else {
-                        break;
-                    };
-                    if let Err(e) = timed(WRITE_TIMEOUT, ws.send_text(&mut frame)).await {
-                        // A reply that could not be written goes back to the front of its queue.
-                        shared.outbox.borrow_mut().requeue(class, frame);
-                        return End::Dropped(format!("write failed: {e}"));
-                    }
-                    shared.outbox.borrow_mut().recycle(frame);
-                }
-                shared.wrote();
-                if let Some((events, stats)) = shared.outbox.borrow_mut().take_drop_report() {
-                    log::warn!("outbox full: dropped {events} event(s) and {stats} stats frame(s), oldest first");
-                }
-            }
-            Ev::Tick => {}
-            Ev::Signal => {
-                log::info!("signal received; closing the connection");
-                let _ = timed(
-                    Duration::from_secs(2),
-                    ws.send_close(1000, "agent shutting down"),
-                )
-                .await;
-                return End::Shutdown;
-            }
-        }
-    }
-}
-
-/// Spawns the handler of one incoming frame.
-fn dispatch(ex: &LocalExecutor<'static>, shared: &Rc<Shared>, ctx: &Rc<Context>, text: String) {
-    let frame = match Incoming::parse(&text) {
-        Ok(f) => f,
-        Err(e) => {
-            log::warn!("ignoring a frame from DockMon that is not a JSON object: {e}");
-            return;
-        }
-    };
-    match command::kind(&frame) {
-        command::Kind::Other => {
-            if !command::notice(ctx, &frame) {
-                log::warn!(
-                    "ignoring a frame of unknown type `{}` from DockMon",
-                    frame.kind
-                );
-            }
-            return;
-        }
-        command::Kind::Request => {}
-    }
-    let shared = shared.clone();
-    let ctx = ctx.clone();
-    ex.spawn(async move {
-        let _slot = shared.commands.acquire().await;
-        // Parsed again inside the task: the frame borrows `text`, which the task owns.
-        let Ok(frame) = Incoming::parse(&text) else {
-            return;
-        };
-        let mut scratch = Vec::new();
-        let mut out = Vec::new();
-        command::answer(&ctx, &frame, &mut scratch, &mut out).await;
-        shared.send(Class::Reply, out);
-    })
-    .detach();
 }
 
 /// Docker container events → `container_event` frames, and the starts and stops to the sampler.
@@ -766,13 +769,11 @@ async fn sample_stats(ex: Rc<LocalExecutor<'static>>, shared: Rc<Shared>) {
                 } => {
                     let (s, n) = rfc3339::now();
                     let mut out = shared.outbox.borrow_mut().buffer();
-                    msg::write_event(
-                        &mut out,
-                        "container_stats",
-                        ContainerStats::new(id, name, stats, &rfc3339::seconds(s), false),
-                        &rfc3339::nanos(s, n),
-                    );
+                    let seconds = rfc3339::seconds(s);
+                    let payload = ContainerStats::new(id, name, stats, &seconds, false);
+                    msg::write_event(&mut out, "container_stats", &payload, &rfc3339::nanos(s, n));
                     shared.send(Class::Stats, out);
+                    super::ingest::offer(&payload);
                 }
                 other => super::log_report(&other),
             }
@@ -807,20 +808,21 @@ async fn host_stats(shared: Rc<Shared>, mut sampler: crate::host::HostStats) {
                 }
             }
         }
-        Timer::after(HOST_STATS_INTERVAL).await;
+        Timer::after(Duration::from_millis(HOST_STATS_INTERVAL_MS)).await;
     }
 }
 
 /// Runs `fut` with a deadline.
 async fn timed<T>(
-    limit: Duration,
+    limit_ms: u64,
     fut: impl std::future::Future<Output = Result<T, crate::ws::conn::Error>>,
-) -> Result<T, String> {
+) -> Result<T, SessionIo> {
+    let limit = Duration::from_millis(limit_ms);
     let timeout = async {
         Timer::after(limit).await;
-        Err(format!("timed out after {} s", limit.as_secs()))
+        Err(SessionIo::Timeout(limit))
     };
-    smol::future::or(async { fut.await.map_err(|e| e.to_string()) }, timeout).await
+    smol::future::or(async { fut.await.map_err(SessionIo::Ws) }, timeout).await
 }
 
 /// A number in `[0, 1)` for backoff jitter.

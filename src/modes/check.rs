@@ -123,7 +123,7 @@ pub async fn run(cfg: Result<Config, config::Error>, out: &mut impl Write) -> bo
             ),
         ),
         Err(e) => {
-            let hint = if e.contains("certificate") || e.contains("UnknownIssuer") {
+            let hint = if matches!(&e, Probe::Connect(c) if c.is_certificate()) {
                 "; for a self-signed certificate set SSL_CERT_FILE to it, or INSECURE_SKIP_VERIFY=true"
             } else {
                 "; check the address and that this host can reach it"
@@ -138,8 +138,10 @@ async fn health(
     cfg: &Config,
     tls_config: Option<std::sync::Arc<rustls::ClientConfig>>,
     path: &str,
-) -> Result<u16, String> {
-    let transport = agent::open_transport(&cfg.ws_url, tls_config).await?;
+) -> Result<u16, Probe> {
+    let transport = agent::open_transport(&cfg.ws_url, tls_config)
+        .await
+        .map_err(Probe::Connect)?;
     let mut conn = Conn::new(transport);
     let mut head = Vec::new();
     request::emit(
@@ -150,14 +152,31 @@ async fn health(
         &[("Connection", "close")],
         None,
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| Probe::Http(e.to_string()))?;
     let deadline = Deadline::after_ms(crate::limits::CALL_TIMEOUT_MS);
     conn.write_all(&head, deadline)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Probe::Http(e.to_string()))?;
     let h = conn
         .read_head(false, &[], deadline)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Probe::Http(e.to_string()))?;
     Ok(h.status)
+}
+
+/// Why DockMon's health endpoint could not be asked.
+enum Probe {
+    /// DNS, TCP or TLS (a refused certificate gets its own hint).
+    Connect(crate::dockmon::error::Connect),
+    /// The HTTP exchange.
+    Http(String),
+}
+
+impl std::fmt::Display for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Probe::Connect(e) => write!(f, "{e}"),
+            Probe::Http(e) => write!(f, "{e}"),
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! reactor thread is the only other thread. No thread pool, no `unblock`.
 pub mod agent;
 pub mod check;
+pub mod ingest;
 pub mod snapshot;
 pub mod table;
 pub mod watch;

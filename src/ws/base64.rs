@@ -1,8 +1,9 @@
 //! Base64 encoding with the standard alphabet and padding (RFC 4648 §4), into a caller buffer.
 //!
 //! Only what the handshake needs: `Sec-WebSocket-Key` (16 bytes → 24 characters) and
-//! `Sec-WebSocket-Accept` (a 20-byte SHA-1 digest → 28 characters), RFC 6455 §4.1. Encoding only; the
-//! accept value is checked by comparing encodings, so no decoder is needed.
+//! `Sec-WebSocket-Accept` (a 20-byte SHA-1 digest → 28 characters), RFC 6455 §4.1. The accept value is
+//! checked by comparing encodings. The web shell (spec 3.8.6) also encodes TTY output and decodes the
+//! browser's keystrokes with [`decode`].
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -35,6 +36,67 @@ pub(crate) fn encode(input: &[u8], out: &mut [u8]) -> Option<usize> {
         };
     }
     Some(len)
+}
+
+/// Why a base64 text could not be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DecodeError {
+    /// A byte outside the alphabet (and not padding) at this offset.
+    Byte(usize),
+    /// The length is not a multiple of 4, or padding is misplaced.
+    Length,
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::Byte(at) => write!(f, "invalid base64 byte at offset {at}"),
+            DecodeError::Length => f.write_str("invalid base64 length or padding"),
+        }
+    }
+}
+
+fn value(c: u8) -> Option<u32> {
+    Some(match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => return None,
+    } as u32)
+}
+
+/// Appends the bytes that the padded base64 text `input` encodes (RFC 4648 §4) to `out`, which grows
+/// by at most `input.len() / 4 * 3`. On error `out` is left as it was.
+pub(crate) fn decode(input: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    if input.len() % 4 != 0 {
+        return Err(DecodeError::Length);
+    }
+    let before = out.len();
+    out.reserve(input.len() / 4 * 3);
+    let groups = input.len() / 4;
+    for (g, quad) in input.chunks(4).enumerate() {
+        let last = g + 1 == groups;
+        let pad = quad.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && !last) {
+            out.truncate(before);
+            return Err(DecodeError::Length);
+        }
+        let mut n = 0u32;
+        for (i, &c) in quad[..4 - pad].iter().enumerate() {
+            match value(c) {
+                Some(v) => n |= v << (18 - 6 * i),
+                None => {
+                    out.truncate(before);
+                    return Err(DecodeError::Byte(g * 4 + i));
+                }
+            }
+        }
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -79,5 +141,23 @@ mod tests {
         assert_eq!(out, [b'x'; 7]);
         let mut exact = [0u8; 8];
         assert_eq!(encode(b"foobar", &mut exact), Some(8));
+    }
+
+    #[test]
+    fn decode_inverts_encode_and_refuses_garbage() {
+        let input: Vec<u8> = (0..=255u8).collect();
+        for len in 0..input.len() {
+            let mut text = [0u8; 344];
+            let n = encode(&input[..len], &mut text).unwrap();
+            let mut back = vec![7u8];
+            decode(&text[..n], &mut back).unwrap();
+            assert_eq!(&back[1..], &input[..len], "len {len}");
+        }
+        let mut out = vec![1u8];
+        assert_eq!(decode(b"Zm9", &mut out), Err(DecodeError::Length));
+        assert_eq!(decode(b"Zm9v!A==", &mut out), Err(DecodeError::Byte(4)));
+        assert_eq!(decode(b"Zg==Zm9v", &mut out), Err(DecodeError::Length));
+        assert_eq!(decode(b"Z===", &mut out), Err(DecodeError::Length));
+        assert_eq!(out, [1u8], "left as it was");
     }
 }
