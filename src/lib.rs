@@ -13,6 +13,7 @@
 //! proxy             HTTP_PROXY/HTTPS_PROXY/NO_PROXY and the CONNECT tunnel to DockMon
 //! docker            the Engine API over the unix socket or tcp://: endpoint, version, calls, Docker's stats JSON;
 //!                   also DockMon's list_containers payload (docker/mod.rs says why)
+//! probe             one outbound HTTP(S) request to a user URL (agent-side health checks)
 //! host, identity    host stats from /proc; container ID, hostname, host IPs
 //! token             the permanent token file
 //! privilege         dropping root in the image before any other thread exists
@@ -46,6 +47,7 @@ pub mod outbox;
 pub mod privilege;
 pub mod procfs;
 pub mod proxy;
+pub mod probe;
 pub mod rfc3339;
 pub mod sampler;
 pub mod stats;

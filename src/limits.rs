@@ -341,3 +341,46 @@ pub const EVENTS_RETRY_MS: u64 = 1_000;
 /// The sampler re-lists running containers this often to repair drift (events are the normal way its
 /// table follows the engine; a start dropped from a full change queue is repaired here).
 pub const SAMPLER_RELIST_INTERVAL_MS: u64 = 60_000;
+
+// ---- Agent-side HTTP health checks (spec 3.6) ------------------------------------------------------
+
+/// Health-check configs held at once. DockMon keys agent-side checks by container, so a host has at
+/// most one per container; 256 covers every container a small host runs, at about 300 bytes each in
+/// the compact form (`dockmon::health::config`). The config past the cap is refused with one warning.
+pub const HEALTH_CHECKS_MAX_COUNT: usize = 256;
+/// Checks running at once. Each holds a socket, a `CONN_BUF_BYTES` read buffer, a request head and its
+/// task and its result frame (about 9 KB together, measured); HTTPS ones are capped lower
+/// (`HEALTH_TLS_IN_FLIGHT_MAX_COUNT`). Due checks past the cap wait for a slot. With 20 checks due
+/// together (tests/protocol_health_memory.rs) 8 in flight grew the heap high-water by 110 KB and 6 by
+/// 87 KB, more than the 79 KB the 100-container figures of issue #4 leave; 4 fit. The price: a slow
+/// target holds a slot for its whole timeout (up to 60 s), so four hung targets delay the others by
+/// as much; 200 fast checks at a 10 s interval (20 a second) still finish in milliseconds each.
+pub const HEALTH_IN_FLIGHT_MAX_COUNT: usize = 4;
+/// HTTPS checks among those running at once. A rustls client connection adds about 13 KB while it
+/// handshakes (record buffers, the certificate chain, the transcript): 20 checks, 10 of them HTTPS,
+/// due together grew the heap high-water by 160 KB with all 8 slots open to HTTPS, so HTTPS checks
+/// queue behind 2.
+pub const HEALTH_TLS_IN_FLIGHT_MAX_COUNT: usize = 2;
+/// Longest check URL kept (and longest redirect target followed). DockMon's UI takes any URL; 2 KiB is
+/// what browsers and proxies reliably pass.
+pub const HEALTH_URL_MAX_BYTES: usize = 2 * 1024;
+/// The user's extra headers (`headers_json`), rendered as `Name: value` lines. A request head stays well
+/// under what servers accept (8 KiB in nginx and Go).
+pub const HEALTH_HEADERS_MAX_BYTES: usize = 4 * 1024;
+/// Extra headers per check: a stack array of name/value pairs is handed to the request writer.
+pub const HEALTH_HEADER_MAX_COUNT: usize = 16;
+/// Entries of an expected-status list (`200,201,204`, `200-299`): a few codes or ranges in practice.
+pub const HEALTH_STATUS_RANGES_MAX_COUNT: usize = 16;
+/// Redirects followed before the check fails: Go's `http.Client` default (10), which the Go agent uses.
+pub const HEALTH_REDIRECTS_MAX_COUNT: usize = 10;
+/// A check's timeout when the config gives none (`timeout_seconds` <= 0, spec 3.6.1).
+pub const HEALTH_TIMEOUT_DEFAULT_S: u32 = 10;
+/// Longest check timeout: DockMon's UI allows 5-60 s (spec 3.6.1); a larger value only holds a slot.
+pub const HEALTH_TIMEOUT_MAX_S: u32 = 60;
+/// Longest check interval: DockMon's UI allows 10-3600 s (spec 3.6.1).
+pub const HEALTH_INTERVAL_MAX_S: u32 = 3_600;
+/// The scheduler's tick: the Go agent's 1 s ticker (spec 3.6.1), which is also the shortest interval.
+pub const HEALTH_TICK_MS: u64 = 1_000;
+/// Response body read and dropped after the status line, so the server sees a clean close; the rest of
+/// a larger body is left unread (the socket is closed, the status is already known).
+pub const HEALTH_BODY_MAX_BYTES: usize = 64 * 1024;

@@ -346,19 +346,17 @@ pub async fn answer(ctx: &Context, req: &Request, scratch: &mut Vec<u8>, out: &m
 /// 3.8.6): the one place for them. Returns false for a type this agent does not know, which the
 /// caller logs.
 pub fn notice(ctx: &Context, frame: &Notice) -> bool {
-    let kind = match frame {
-        // Each arm becomes `module::notice(ctx, payload.as_deref())` when its module lands.
-        Notice::HealthCheckConfigsSync(_payload) => "health_check_configs_sync",
-        Notice::HealthCheckConfig(_payload) => "health_check_config",
-        Notice::HealthCheckConfigRemove(_payload) => "health_check_config_remove",
+    let (kind, payload) = match frame {
+        Notice::HealthCheckConfigsSync(p) => ("health_check_configs_sync", p),
+        Notice::HealthCheckConfig(p) => ("health_check_config", p),
+        Notice::HealthCheckConfigRemove(p) => ("health_check_config_remove", p),
         Notice::ShellSession(p) => {
             super::shell::handle(ctx, p.as_deref());
             return true;
         }
         Notice::Unknown { .. } => return false,
     };
-    log::debug!("ignoring a `{kind}` frame (not implemented by this agent)");
-    true
+    super::health::notice(ctx, kind, payload.as_deref())
 }
 
 fn not_supported(name: &str, id: &str, out: &mut Vec<u8>) {

@@ -7,6 +7,7 @@
 //! - [`command`]: a backend frame → one typed `Command` → Docker calls → the reply.
 //! - [`manage`]: the Images, Networks and Volumes pages' commands (list, remove, create, prune).
 //! - [`update`]: `update_container`: pull, recreate, health wait, rollback (spec 3.8.1).
+//! - [`health`]: agent-side HTTP health checks: configs, scheduler, results (spec 3.6).
 //! - [`context`]: what a handler may use: client, configuration, executor, sink, link state.
 //! - [`shell`]: the web shell (`shell_session` in, `shell_data` out).
 //! - [`error`]: why a connection or registration failed, typed.
@@ -14,6 +15,7 @@
 pub mod command;
 pub mod context;
 pub mod error;
+pub mod health;
 pub mod manage;
 pub mod msg;
 pub mod register;

@@ -26,9 +26,16 @@ pub fn emit(
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
     out.extend_from_slice(host.as_bytes());
-    out.extend_from_slice(b"\r\nUser-Agent: dockmon-agent/");
-    out.extend_from_slice(crate::VERSION.as_bytes());
     out.extend_from_slice(b"\r\n");
+    // A caller's own User-Agent (a health check's headers) replaces ours rather than doubling it.
+    if !extra
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("user-agent"))
+    {
+        out.extend_from_slice(b"User-Agent: dockmon-agent/");
+        out.extend_from_slice(crate::VERSION.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     for (name, value) in extra {
         check_token(name)?;
         check_value(value)?;
@@ -144,6 +151,23 @@ mod tests {
         .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("\r\nUpgrade: websocket\r\n"));
+        assert!(text.contains("\r\nUser-Agent: dockmon-agent/"));
+        let mut own = Vec::new();
+        emit(
+            &mut own,
+            "GET",
+            "/",
+            "h",
+            &[("user-agent", "probe/1")],
+            None,
+        )
+        .unwrap();
+        let own = String::from_utf8(own).unwrap();
+        assert_eq!(
+            own.to_ascii_lowercase().matches("user-agent").count(),
+            1,
+            "{own}"
+        );
         assert!(
             text.contains("\r\nContent-Type: application/json\r\nContent-Length: 1234567\r\n\r\n")
         );
