@@ -29,6 +29,7 @@ pub mod board;
 pub mod cli;
 pub mod config;
 pub mod dns;
+pub mod compose;
 pub mod docker;
 pub mod dockmon;
 pub mod host;

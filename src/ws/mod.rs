@@ -26,7 +26,7 @@ pub mod handshake;
 pub mod message;
 
 mod base64;
-mod sha1;
+pub(crate) mod sha1;
 
 #[cfg(test)]
 mod conformance;
