@@ -27,9 +27,9 @@
 pub mod alloc;
 pub mod board;
 pub mod cli;
+pub mod compose;
 pub mod config;
 pub mod dns;
-pub mod compose;
 pub mod docker;
 pub mod dockmon;
 pub mod host;

@@ -122,8 +122,20 @@ fn braced(
     let arg = |skip: usize| expand(&op[skip..], get, depth + 1);
     match op.as_bytes() {
         [] => Ok(value.unwrap_or_default()),
-        [b':', b'-', ..] => if nonempty { Ok(value.unwrap_or_default()) } else { arg(2) },
-        [b'-', ..] => if set { Ok(value.unwrap_or_default()) } else { arg(1) },
+        [b':', b'-', ..] => {
+            if nonempty {
+                Ok(value.unwrap_or_default())
+            } else {
+                arg(2)
+            }
+        }
+        [b'-', ..] => {
+            if set {
+                Ok(value.unwrap_or_default())
+            } else {
+                arg(1)
+            }
+        }
         [b':', b'?', ..] | [b'?', ..] => {
             let colon = op.starts_with(':');
             if (colon && nonempty) || (!colon && set) {
@@ -135,8 +147,20 @@ fn braced(
                 })
             }
         }
-        [b':', b'+', ..] => if nonempty { arg(2) } else { Ok(String::new()) },
-        [b'+', ..] => if set { arg(1) } else { Ok(String::new()) },
+        [b':', b'+', ..] => {
+            if nonempty {
+                arg(2)
+            } else {
+                Ok(String::new())
+            }
+        }
+        [b'+', ..] => {
+            if set {
+                arg(1)
+            } else {
+                Ok(String::new())
+            }
+        }
         _ => Err(Error::Syntax(whole.into())),
     }
 }
@@ -157,7 +181,12 @@ pub fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, usize> {
             continue;
         };
         let k = k.trim();
-        if k.is_empty() || !k.chars().enumerate().all(|(j, c)| is_name(c, j == 0) || c == '.' || c == '-') {
+        if k.is_empty()
+            || !k
+                .chars()
+                .enumerate()
+                .all(|(j, c)| is_name(c, j == 0) || c == '.' || c == '-')
+        {
             return Err(i + 1);
         }
         let v = v.trim_start();
@@ -223,13 +252,21 @@ mod tests {
     #[test]
     fn errors() {
         assert_eq!(
-            interpolate("${U:?set U please}", &env).unwrap_err().to_string(),
+            interpolate("${U:?set U please}", &env)
+                .unwrap_err()
+                .to_string(),
             "required variable U is missing a value: set U please"
         );
-        assert!(matches!(interpolate("${E:?x}", &env), Err(Error::Required { .. })));
+        assert!(matches!(
+            interpolate("${E:?x}", &env),
+            Err(Error::Required { .. })
+        ));
         assert!(interpolate("${E?x}", &env).is_ok());
         for bad in ["${A", "${}", "${-x}", "a $ b", "${A!x}"] {
-            assert!(matches!(interpolate(bad, &env), Err(Error::Syntax(_))), "{bad}");
+            assert!(
+                matches!(interpolate(bad, &env), Err(Error::Syntax(_))),
+                "{bad}"
+            );
         }
     }
 
@@ -237,10 +274,16 @@ mod tests {
     fn env_files() {
         let t = "# c\nA=1\nexport B = two \nC=\"x\\ny\"\nD='$lit'\nE=v # comment\nNOVALUE\nA=3\n";
         let got = parse_env_file(t).unwrap();
-        let want: Vec<(String, String)> = [("B", "two"), ("C", "x\ny"), ("D", "$lit"), ("E", "v"), ("A", "3")]
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
+        let want: Vec<(String, String)> = [
+            ("B", "two"),
+            ("C", "x\ny"),
+            ("D", "$lit"),
+            ("E", "v"),
+            ("A", "3"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
         assert_eq!(got, want);
         assert_eq!(parse_env_file("ok=1\nbad key=2\n"), Err(2));
     }

@@ -56,7 +56,11 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
-            Error::Invalid { path, line, message } => {
+            Error::Invalid {
+                path,
+                line,
+                message,
+            } => {
                 write!(f, "line {line}: `{path}`: {message}")
             }
             Error::Interpolation { path, line, error } => {
@@ -303,6 +307,9 @@ pub fn normalize_project_name(name: &str) -> Option<String> {
     (!n.is_empty()).then_some(n)
 }
 
+/// Reads an `env_file`: its pairs, `None` when it does not exist, or a message.
+pub type ReadEnvFile<'a> = dyn Fn(&str) -> Result<Option<Vec<(String, String)>>, String> + 'a;
+
 /// What [`load`] needs besides the YAML.
 pub struct Input<'a> {
     /// The project name (already normalised).
@@ -314,7 +321,7 @@ pub struct Input<'a> {
     /// The project directory: relative bind sources resolve against it.
     pub project_dir: &'a str,
     /// Reads an `env_file` (path relative to the project directory) → its pairs, or a message.
-    pub read_env_file: &'a dyn Fn(&str) -> Result<Option<Vec<(String, String)>>, String>,
+    pub read_env_file: &'a ReadEnvFile<'a>,
 }
 
 /// Parses, interpolates and validates a compose file.
@@ -350,12 +357,16 @@ pub fn load(text: &str, input: &Input<'_>) -> Result<Project, Error> {
         match k.as_str() {
             "networks" => {
                 for (key, n) in v.map_or_empty()? {
-                    project.networks.push(resource(&key, &n, input.project, true)?);
+                    project
+                        .networks
+                        .push(resource(&key, &n, input.project, true)?);
                 }
             }
             "volumes" => {
                 for (key, n) in v.map_or_empty()? {
-                    project.volumes.push(resource(&key, &n, input.project, false)?);
+                    project
+                        .volumes
+                        .push(resource(&key, &n, input.project, false)?);
                 }
             }
             _ => {}
@@ -420,7 +431,10 @@ pub fn load(text: &str, input: &Input<'_>) -> Result<Project, Error> {
                 return Err(Error::Invalid {
                     path: format!("services.{}.networks", s.name),
                     line: 0,
-                    message: format!("network `{}` is not declared under top-level networks", n.name),
+                    message: format!(
+                        "network `{}` is not declared under top-level networks",
+                        n.name
+                    ),
                 });
             }
         }
@@ -432,7 +446,10 @@ pub fn load(text: &str, input: &Input<'_>) -> Result<Project, Error> {
                 return Err(Error::Invalid {
                     path: format!("services.{}.volumes", s.name),
                     line: 0,
-                    message: format!("volume `{}` is not declared under top-level volumes", m.source),
+                    message: format!(
+                        "volume `{}` is not declared under top-level volumes",
+                        m.source
+                    ),
                 });
             }
         }
@@ -468,7 +485,11 @@ fn check_cycles(p: &Project) -> Result<(), Error> {
         for (d, _, _) in &s.depends_on {
             visit(p, d, path)?;
         }
-        if let Some(other) = s.network_mode.as_deref().and_then(|m| m.strip_prefix("service:")) {
+        if let Some(other) = s
+            .network_mode
+            .as_deref()
+            .and_then(|m| m.strip_prefix("service:"))
+        {
             visit(p, other, path)?;
         }
         path.pop();
@@ -561,7 +582,10 @@ impl<'a> V<'a> {
     }
     fn map(&self) -> Result<Vec<(String, V<'a>)>, Error> {
         match &self.n.v {
-            Node::Map(m) => Ok(m.iter().map(|(k, n)| (k.clone(), self.child(k, n))).collect()),
+            Node::Map(m) => Ok(m
+                .iter()
+                .map(|(k, n)| (k.clone(), self.child(k, n)))
+                .collect()),
             _ => Err(self.invalid("must be a mapping")),
         }
     }
@@ -680,7 +704,9 @@ impl<'a> V<'a> {
 /// `512`, `512b`, `64k`, `512m`, `1g` (also `kb`, `mb`, `gb`, any case) → bytes.
 pub fn parse_bytes(s: &str) -> Option<i64> {
     let s = s.trim().to_ascii_lowercase();
-    let digits = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let digits = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(digits);
     let n: f64 = num.parse().ok()?;
     let mult: f64 = match unit.trim() {
@@ -691,7 +717,7 @@ pub fn parse_bytes(s: &str) -> Option<i64> {
         _ => return None,
     };
     let v = n * mult;
-    (v.is_finite() && v >= 0.0 && v < 9.0e18).then_some(v as i64)
+    (v.is_finite() && (0.0..9.0e18).contains(&v)).then_some(v as i64)
 }
 
 /// Go duration syntax (`1h2m3s`, `500ms`, `1.5s`, `10us`) → nanoseconds.
@@ -708,7 +734,9 @@ pub fn parse_duration_ns(s: &str) -> Option<i64> {
         let n = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
         let num: f64 = rest[..n].parse().ok()?;
         rest = &rest[n..];
-        let u = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let mult = match &rest[..u] {
             "ns" => 1.0,
             "us" | "µs" => 1e3,
@@ -763,7 +791,8 @@ fn resource(key: &str, v: &V<'_>, project: &str, network: bool) -> Result<Resour
                         "driver" => r.ipam_driver = iv.str()?,
                         "config" => {
                             for e in iv.seq()? {
-                                let (mut s, mut rng, mut g) = (String::new(), String::new(), String::new());
+                                let (mut s, mut rng, mut g) =
+                                    (String::new(), String::new(), String::new());
                                 for (ck, cv) in e.map()? {
                                     match ck.as_str() {
                                         "subnet" => s = cv.str()?,
@@ -786,7 +815,9 @@ fn resource(key: &str, v: &V<'_>, project: &str, network: bool) -> Result<Resour
             _ => return Err(c.unsupported("")),
         }
     }
-    if r.external && (!r.driver.is_empty() || !r.driver_opts.is_empty() || !r.ipam_config.is_empty()) {
+    if r.external
+        && (!r.driver.is_empty() || !r.driver_opts.is_empty() || !r.ipam_config.is_empty())
+    {
         return Err(v.invalid("an external resource takes no driver, driver_opts or ipam"));
     }
     r.name = match name {
@@ -819,7 +850,9 @@ fn service(
     for (k, v) in node.map()? {
         match k.as_str() {
             "image" => s.image = v.str()?,
-            "build" => return Err(v.unsupported("the agent does not build images; push the image to a registry and use `image:`")),
+            "build" => return Err(v.unsupported(
+                "the agent does not build images; push the image to a registry and use `image:`",
+            )),
             "container_name" => s.container_name = v.opt_str()?,
             "command" => s.command = command(&v)?,
             "entrypoint" => s.entrypoint = command(&v)?,
@@ -940,7 +973,10 @@ fn service(
                 for d in v.list()? {
                     let mut parts = d.splitn(3, ':');
                     let host = parts.next().unwrap_or_default().to_string();
-                    let cont = parts.next().map(str::to_string).unwrap_or_else(|| host.clone());
+                    let cont = parts
+                        .next()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| host.clone());
                     let perm = parts.next().unwrap_or("rwm").to_string();
                     s.devices.push((host, cont, perm));
                 }
@@ -1009,7 +1045,11 @@ fn service(
                             }
                         }
                     };
-                    s.ulimits.push(Ulimit { name: uk, soft, hard });
+                    s.ulimits.push(Ulimit {
+                        name: uk,
+                        soft,
+                        hard,
+                    });
                 }
             }
             "sysctls" => s.sysctls = v.labels()?,
@@ -1089,9 +1129,8 @@ fn service(
     }
     for (k, v) in env_pairs {
         env.retain(|(have, _)| *have != k);
-        match v.or_else(|| get(&k)) {
-            Some(v) => env.push((k, v)),
-            None => {}
+        if let Some(v) = v.or_else(|| get(&k)) {
+            env.push((k, v));
         }
     }
     env.sort();
@@ -1273,7 +1312,9 @@ fn port(v: &V<'_>) -> Result<Vec<Port>, Error> {
             }
         }
     };
-    let (t0, t1) = range(&target).filter(|(a, b)| a <= b && *a > 0).ok_or_else(bad)?;
+    let (t0, t1) = range(&target)
+        .filter(|(a, b)| a <= b && *a > 0)
+        .ok_or_else(bad)?;
     let pubs = if published.is_empty() {
         None
     } else {

@@ -103,7 +103,10 @@ pub fn create_body(
     labels.insert(LABEL_ONEOFF.into(), "False".into());
     labels.insert(LABEL_WORKING_DIR.into(), at.working_dir.into());
     labels.insert(LABEL_CONFIG_FILES.into(), at.config_file.into());
-    labels.insert(LABEL_VERSION.into(), format!("dockmon-agent-{}", crate::VERSION).into());
+    labels.insert(
+        LABEL_VERSION.into(),
+        format!("dockmon-agent-{}", crate::VERSION).into(),
+    );
     if !s.depends_on.is_empty() {
         let d: Vec<String> = s
             .depends_on
@@ -314,7 +317,11 @@ pub fn create_body(
         host.insert("PidsLimit".into(), v.into());
     }
     if !s.sysctls.is_empty() {
-        let m: Map<String, Value> = s.sysctls.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
+        let m: Map<String, Value> = s
+            .sysctls
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into()))
+            .collect();
         host.insert("Sysctls".into(), Value::Object(m));
     }
     if !s.ulimits.is_empty() {
@@ -334,7 +341,10 @@ pub fn create_body(
         host.insert("Devices".into(), Value::Array(d));
     }
     if let Some((driver, opts)) = &s.logging {
-        let c: Map<String, Value> = opts.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
+        let c: Map<String, Value> = opts
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into()))
+            .collect();
         host.insert("LogConfig".into(), json!({ "Type": driver, "Config": c }));
     }
     cfg.insert("HostConfig".into(), Value::Object(host));
@@ -352,11 +362,22 @@ fn hash(v: &Value) -> String {
 
 /// `POST /networks/create` body of a (non-external) network.
 pub fn network_body(project: &str, n: &Resource) -> Value {
-    let mut labels: Map<String, Value> = n.labels.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
+    let mut labels: Map<String, Value> = n
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().into()))
+        .collect();
     labels.insert(LABEL_PROJECT.into(), project.into());
     labels.insert(LABEL_NETWORK.into(), n.key.clone().into());
-    labels.insert(LABEL_VERSION.into(), format!("dockmon-agent-{}", crate::VERSION).into());
-    let opts: Map<String, Value> = n.driver_opts.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
+    labels.insert(
+        LABEL_VERSION.into(),
+        format!("dockmon-agent-{}", crate::VERSION).into(),
+    );
+    let opts: Map<String, Value> = n
+        .driver_opts
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().into()))
+        .collect();
     let mut body = json!({
         "Name": n.name,
         "CheckDuplicate": true,
@@ -391,11 +412,22 @@ pub fn network_body(project: &str, n: &Resource) -> Value {
 
 /// `POST /volumes/create` body of a (non-external) volume.
 pub fn volume_body(project: &str, v: &Resource) -> Value {
-    let mut labels: Map<String, Value> = v.labels.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
+    let mut labels: Map<String, Value> = v
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().into()))
+        .collect();
     labels.insert(LABEL_PROJECT.into(), project.into());
     labels.insert(LABEL_VOLUME.into(), v.key.clone().into());
-    labels.insert(LABEL_VERSION.into(), format!("dockmon-agent-{}", crate::VERSION).into());
-    let opts: Map<String, Value> = v.driver_opts.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
+    labels.insert(
+        LABEL_VERSION.into(),
+        format!("dockmon-agent-{}", crate::VERSION).into(),
+    );
+    let opts: Map<String, Value> = v
+        .driver_opts
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().into()))
+        .collect();
     json!({
         "Name": v.name,
         "Driver": if v.driver.is_empty() { "local" } else { v.driver.as_str() },
@@ -413,11 +445,11 @@ pub fn start_order(p: &Project) -> Vec<usize> {
             return;
         }
         let s = &p.services[i];
-        let deps = s
-            .depends_on
-            .iter()
-            .map(|(d, _, _)| d.as_str())
-            .chain(s.network_mode.as_deref().and_then(|m| m.strip_prefix("service:")));
+        let deps = s.depends_on.iter().map(|(d, _, _)| d.as_str()).chain(
+            s.network_mode
+                .as_deref()
+                .and_then(|m| m.strip_prefix("service:")),
+        );
         for d in deps {
             if let Some(j) = p.services.iter().position(|o| o.name == d) {
                 visit(p, j, order, depth + 1);
@@ -463,10 +495,19 @@ mod tests {
         let (b, h) = create_body(&p, &p.services[0], &AT, &|_| None);
         assert_eq!(b["Labels"][LABEL_PROJECT], "p");
         assert_eq!(b["Labels"][LABEL_HASH], h.as_str());
-        assert_eq!(b["HostConfig"]["Binds"], json!(["/s/p/d:/d:ro", "p_v:/v:rw"]));
-        assert_eq!(b["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"], "8080");
+        assert_eq!(
+            b["HostConfig"]["Binds"],
+            json!(["/s/p/d:/d:ro", "p_v:/v:rw"])
+        );
+        assert_eq!(
+            b["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"],
+            "8080"
+        );
         assert_eq!(b["HostConfig"]["NetworkMode"], "p_default");
-        assert_eq!(b["NetworkingConfig"]["EndpointsConfig"]["p_default"]["Aliases"], json!(["web"]));
+        assert_eq!(
+            b["NetworkingConfig"]["EndpointsConfig"]["p_default"]["Aliases"],
+            json!(["web"])
+        );
         assert_eq!(b["Volumes"], json!({"/anon": {}}));
         let (_, h2) = create_body(&p, &p.services[0], &AT, &|_| None);
         assert_eq!(h, h2);
@@ -478,7 +519,10 @@ mod tests {
     #[test]
     fn order_follows_dependencies() {
         let p = project("services:\n  web:\n    image: x\n    depends_on: [api]\n  api:\n    image: x\n    depends_on: {db: {condition: service_healthy}}\n  db:\n    image: x\n");
-        let names: Vec<&str> = start_order(&p).iter().map(|&i| p.services[i].name.as_str()).collect();
+        let names: Vec<&str> = start_order(&p)
+            .iter()
+            .map(|&i| p.services[i].name.as_str())
+            .collect();
         assert_eq!(names, ["db", "api", "web"]);
     }
 }

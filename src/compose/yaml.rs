@@ -231,12 +231,7 @@ pub fn parse(text: &str) -> Result<Node, Error> {
     Ok(root.unwrap_or(Node::Map(Vec::new())))
 }
 
-fn attach(
-    stack: &mut [Open],
-    root: &mut Option<Node>,
-    node: Node,
-    line: u32,
-) -> Result<(), Error> {
+fn attach(stack: &mut [Open], root: &mut Option<Node>, node: Node, line: u32) -> Result<(), Error> {
     match stack.last_mut() {
         None => *root = Some(node),
         Some(Open::Seq(items, _, _)) => items.push(Line { v: node, line }),
@@ -363,7 +358,9 @@ mod tests {
 
     #[test]
     fn billion_laughs_is_refused() {
-        let mut t = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        let mut t = String::from(
+            "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
         let names = ["b", "c", "d", "e", "f", "g", "h", "i"];
         let mut prev = "a";
         for n in names {
@@ -378,7 +375,10 @@ mod tests {
     fn deep_nesting_is_refused() {
         let t = "[".repeat(COMPOSE_YAML_MAX_DEPTH + 5);
         let e = parse(&t).unwrap_err();
-        assert!(matches!(e, Error::TooDeep { .. } | Error::Syntax { .. }), "{e}");
+        assert!(
+            matches!(e, Error::TooDeep { .. } | Error::Syntax { .. }),
+            "{e}"
+        );
         let t = "a:\n".to_string()
             + &(1..COMPOSE_YAML_MAX_DEPTH + 3)
                 .map(|i| format!("{}k:\n", "  ".repeat(i)))
@@ -399,7 +399,16 @@ mod tests {
 
     #[test]
     fn arbitrary_bytes_never_panic() {
-        for t in ["{", "]", "a: *x", "- - - -", "? a\n: b", "a: |\n  x\n b", "&a a: 1", "\t"] {
+        for t in [
+            "{",
+            "]",
+            "a: *x",
+            "- - - -",
+            "? a\n: b",
+            "a: |\n  x\n b",
+            "&a a: 1",
+            "\t",
+        ] {
             let _ = parse(t);
         }
     }

@@ -22,12 +22,9 @@ pub const LOGS_TAIL_DEFAULT: u32 = 100;
 pub const LOGS_TAIL_MAX: u32 = 10_000;
 
 /// Commands of spec 3.3 that belong to DockMon's advanced features and are not implemented here.
-const UNSUPPORTED_COMMANDS: [&str; 15] = [
+const UNSUPPORTED_COMMANDS: [&str; 12] = [
     "update_container",
     "self_update",
-    "deploy_compose",
-    "scan_compose_dirs",
-    "read_compose_file",
     "list_images",
     "remove_image",
     "prune_images",
@@ -98,7 +95,18 @@ struct TtyConfig {
 pub async fn answer(ctx: &Context, frame: &Incoming<'_>, scratch: &mut Vec<u8>, out: &mut Vec<u8>) {
     let id = frame.reply_id().unwrap_or("");
     match frame.kind.as_ref() {
-        "command" => command(&ctx.client, frame, id, out).await,
+        "command" => match frame.command.as_deref() {
+            Some("deploy_compose") => {
+                super::deploy::deploy_compose(ctx, frame.payload, id, out).await
+            }
+            Some("scan_compose_dirs") => {
+                super::stacks::scan_compose_dirs(ctx, frame.payload, id, out).await
+            }
+            Some("read_compose_file") => {
+                super::stacks::read_compose_file(ctx, frame.payload, id, out).await
+            }
+            _ => command(&ctx.client, frame, id, out).await,
+        },
         _ => operation(&ctx.client, frame.payload, id, scratch, out).await,
     }
 }

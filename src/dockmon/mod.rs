@@ -8,6 +8,8 @@
 
 pub mod command;
 pub mod context;
+pub mod deploy;
 pub mod msg;
 pub mod register;
 pub mod session;
+pub mod stacks;

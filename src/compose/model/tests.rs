@@ -1,11 +1,17 @@
 use super::*;
 
 fn load_with(text: &str, vars: &[(&str, &str)], profiles: &[&str]) -> Result<Project, Error> {
-    let vars: Vec<(String, String)> = vars.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
     let profiles: Vec<String> = profiles.iter().map(|p| p.to_string()).collect();
     let read = |p: &str| -> Result<Option<Vec<(String, String)>>, String> {
         match p {
-            "web.env" => Ok(Some(vec![("FROM_FILE".into(), "1".into()), ("B".into(), "file".into())])),
+            "web.env" => Ok(Some(vec![
+                ("FROM_FILE".into(), "1".into()),
+                ("B".into(), "file".into()),
+            ])),
             _ => Ok(None),
         }
     };
@@ -54,7 +60,10 @@ volumes:
     .unwrap();
     let s = &p.services[0];
     assert_eq!(s.image, "busybox:latest");
-    assert_eq!(s.command.as_deref().unwrap(), ["sh", "-c", "echo \"hi there\""]);
+    assert_eq!(
+        s.command.as_deref().unwrap(),
+        ["sh", "-c", "echo \"hi there\""]
+    );
     assert_eq!(s.environment, ["A=1", "B=var", "C=x", "FROM_FILE=1"]);
     assert_eq!(s.ports.len(), 5);
     assert_eq!(s.ports[1].host_ip, "127.0.0.1");
@@ -77,9 +86,15 @@ volumes:
 #[test]
 fn unsupported_keys_are_named_with_their_line() {
     let e = load_ok_err("services:\n  web:\n    image: x\n    secrets: [a]\n");
-    assert_eq!(e, "line 4: `services.web.secrets` is not supported by this agent");
+    assert_eq!(
+        e,
+        "line 4: `services.web.secrets` is not supported by this agent"
+    );
     let e = load_ok_err("services:\n  web:\n    build: .\n");
-    assert!(e.starts_with("line 3: `services.web.build` is not supported"), "{e}");
+    assert!(
+        e.starts_with("line 3: `services.web.build` is not supported"),
+        "{e}"
+    );
     assert!(e.contains("does not build images"));
     let e = load_ok_err("services:\n  web:\n    image: x\n    deploy:\n      replicas: 2\n");
     assert!(e.contains("services.web.deploy.replicas"), "{e}");
@@ -96,7 +111,10 @@ fn load_ok_err(t: &str) -> String {
 #[test]
 fn required_variables_and_references() {
     let e = load_ok_err("services:\n  web:\n    image: ${IMG:?set IMG}\n");
-    assert_eq!(e, "line 3: `services.web.image`: required variable IMG is missing a value: set IMG");
+    assert_eq!(
+        e,
+        "line 3: `services.web.image`: required variable IMG is missing a value: set IMG"
+    );
     let e = load_ok_err("services:\n  web:\n    image: x\n    depends_on: [db]\n");
     assert!(e.contains("service `db` is not defined"), "{e}");
     let e = load_ok_err("services:\n  web:\n    image: x\n    networks: [front]\n");
@@ -114,7 +132,10 @@ fn profiles_select_services() {
     assert_eq!(load_with(t, &[], &["debug"]).unwrap().services.len(), 2);
     assert_eq!(load_with(t, &[], &["*"]).unwrap().services.len(), 2);
     let t = "services:\n  web:\n    image: x\n    depends_on: [dbg]\n  dbg:\n    image: x\n    profiles: [debug]\n";
-    assert!(load_with(t, &[], &[]).unwrap_err().to_string().contains("not enabled"));
+    assert!(load_with(t, &[], &[])
+        .unwrap_err()
+        .to_string()
+        .contains("not enabled"));
 }
 
 #[test]
@@ -138,7 +159,10 @@ fn bytes_durations_words() {
     assert_eq!(parse_duration_ns("1m30s"), Some(90_000_000_000));
     assert_eq!(parse_duration_ns("500ms"), Some(500_000_000));
     assert_eq!(parse_duration_ns("10"), None);
-    assert_eq!(shell_words("a 'b c' \"d\\\"e\" f\\ g").unwrap(), ["a", "b c", "d\"e", "f g"]);
+    assert_eq!(
+        shell_words("a 'b c' \"d\\\"e\" f\\ g").unwrap(),
+        ["a", "b c", "d\"e", "f g"]
+    );
     assert_eq!(shell_words("a 'b"), None);
     assert_eq!(normalize_project_name("My App!").as_deref(), Some("myapp"));
 }
