@@ -559,3 +559,318 @@ fn fixtures_match_docker_compose_and_redeploy_minimally() {
             .join("\n")
     );
 }
+
+/// Nothing of a project exists (containers, networks, volumes, by label or by name prefix).
+fn nothing_of(project: &str) -> bool {
+    containers(project).is_empty()
+        && labelled("network", project).is_empty()
+        && labelled("volume", project).is_empty()
+        && !quiet(&["ps", "-a", "--format", "{{.Names}}"])
+            .lines()
+            .any(|n| n.starts_with(project))
+}
+
+#[test]
+fn bad_files_give_a_clear_error_and_create_nothing() {
+    images();
+    let server = DockmonServer::start(Options::default().with_token(TOKEN, None, None));
+    let agent = Agent::start(&server);
+    let project = "dmt-compose-bad";
+    let _clean = Cleanup(vec![project.to_string()]);
+    let cases = [
+        (
+            "services:\n  web:\n    image: dmt-compose/app:1\n    secrets: [token]\nvolumes:\n  v: {}\n",
+            "line 4: `services.web.secrets` is not supported by this agent",
+        ),
+        (
+            "services:\n  web:\n    build: .\n",
+            "line 3: `services.web.build` is not supported by this agent (the agent does not build images",
+        ),
+        (
+            "services:\n  web:\n    image: dmt-compose/app:1\n    ports: [\"80\n",
+            "invalid compose file: yaml line",
+        ),
+        (
+            "services:\n  web:\n    image: dmt-compose/app:1\n    deploy:\n      replicas: 3\n",
+            "`services.web.deploy.replicas` is not supported",
+        ),
+        (
+            "services:\n  web:\n    image: ${IMAGE:?IMAGE must be set}\n",
+            "required variable IMAGE is missing a value: IMAGE must be set",
+        ),
+        (
+            "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\nservices:\n  web:\n    image: dmt-compose/app:1\n",
+            "nodes (aliases expanded); refused",
+        ),
+    ];
+    for (yaml, want) in cases {
+        let (done, progress) = deploy(&server, project, json!({ "compose_content": yaml }));
+        assert_eq!(done["success"], false, "{done}");
+        let error = done["error"].as_str().unwrap();
+        assert!(error.contains(want), "{error:?} should contain {want:?}");
+        assert_eq!(progress.last().unwrap()["stage"], "failed");
+        assert!(nothing_of(project), "{want}: something was created");
+        assert!(!agent
+            .stacks
+            .join(project)
+            .join("docker-compose.yml")
+            .exists());
+    }
+    // A missing image fails its service by name; the others still come up (partial success).
+    let (done, _) = deploy(
+        &server,
+        project,
+        json!({ "compose_content": "services:\n  ok:\n    image: dmt-compose/app:1\n    command: [sleep, '30']\n  missing:\n    image: dmt-compose/not-here:1\n" }),
+    );
+    assert_eq!(done["success"], false, "{done}");
+    assert_eq!(done["partial_success"], true, "{done}");
+    assert_eq!(done["failed_services"], json!(["missing"]), "{done}");
+    assert!(done["services"]["missing"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("not present on this host"));
+    assert_eq!(done["services"]["ok"]["status"], "running", "{done}");
+    let (done, _) = deploy(&server, project, json!({"action": "down"}));
+    assert_eq!(done["success"], true, "{done}");
+    // Unknown action.
+    let (done, _) = deploy(&server, project, json!({"action": "explode"}));
+    assert!(
+        done["error"].as_str().unwrap().contains("unknown action"),
+        "{done}"
+    );
+}
+
+#[test]
+fn remove_volumes_restart_and_wait_for_healthy() {
+    images();
+    let server = DockmonServer::start(Options::default().with_token(TOKEN, None, None));
+    let _agent = Agent::start(&server);
+    let project = "dmt-compose-vols";
+    let _clean = Cleanup(vec![project.to_string()]);
+    let yaml = "services:\n  app:\n    image: dmt-compose/app:1\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; touch /ok; while :; do sleep 1; done\"]\n    volumes: [data:/data, /anon]\n    healthcheck: {test: [CMD, test, -f, /ok], interval: 1s, retries: 30}\nvolumes:\n  data: {}\n";
+    let (done, progress) = deploy(
+        &server,
+        project,
+        json!({"compose_content": yaml, "wait_for_healthy": true, "health_timeout": 60}),
+    );
+    assert_eq!(done["success"], true, "{done}");
+    assert!(progress.iter().any(|p| p["stage"] == "health_check"));
+    let id = containers(project)["app"].clone();
+    let health = quiet(&["inspect", "-f", "{{.State.Health.Status}}", &id]);
+    assert_eq!(health.trim(), "healthy");
+    let anon: Vec<String> = quiet(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{if eq .Destination \"/anon\"}}{{.Name}}{{end}}{{end}}",
+        &id,
+    ])
+    .split_whitespace()
+    .map(str::to_string)
+    .collect();
+    assert_eq!(anon.len(), 1);
+
+    // restart keeps the container and restarts it.
+    let started = quiet(&["inspect", "-f", "{{.State.StartedAt}}", &id]);
+    let (done, _) = deploy(&server, project, json!({"action": "restart"}));
+    assert_eq!(done["success"], true, "{done}");
+    assert_eq!(containers(project)["app"], id);
+    assert_ne!(
+        quiet(&["inspect", "-f", "{{.State.StartedAt}}", &id]),
+        started
+    );
+
+    // down without remove_volumes keeps the named volume; with it, it goes (and the anonymous one).
+    let (done, _) = deploy(
+        &server,
+        project,
+        json!({"action": "down", "remove_volumes": false}),
+    );
+    assert_eq!(done["success"], true, "{done}");
+    assert!(containers(project).is_empty());
+    assert_eq!(labelled("volume", project), [format!("{project}_data")]);
+    let (done, _) = deploy(&server, project, json!({"compose_content": yaml}));
+    assert_eq!(done["success"], true, "{done}");
+    let id = containers(project)["app"].clone();
+    let anon: String = quiet(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{if eq .Destination \"/anon\"}}{{.Name}}{{end}}{{end}}",
+        &id,
+    ])
+    .trim()
+    .to_string();
+    let (done, _) = deploy(
+        &server,
+        project,
+        json!({"action": "down", "remove_volumes": true}),
+    );
+    assert_eq!(done["success"], true, "{done}");
+    assert!(nothing_of(project));
+    assert!(
+        quiet(&["volume", "ls", "-q"]).lines().all(|v| v != anon),
+        "anonymous volume left"
+    );
+
+    // force_recreate recreates an unchanged service.
+    let (done, _) = deploy(&server, project, json!({"compose_content": yaml}));
+    assert_eq!(done["success"], true, "{done}");
+    let id = containers(project)["app"].clone();
+    let (done, _) = deploy(
+        &server,
+        project,
+        json!({"compose_content": yaml, "force_recreate": true}),
+    );
+    assert_eq!(done["success"], true, "{done}");
+    assert_ne!(containers(project)["app"], id);
+    let (done, _) = deploy(
+        &server,
+        project,
+        json!({"action": "down", "remove_volumes": true}),
+    );
+    assert_eq!(done["success"], true, "{done}");
+}
+
+#[test]
+fn scan_and_read_follow_the_spec_refusals() {
+    let server = DockmonServer::start(Options::default().with_token(TOKEN, None, None));
+    let agent = Agent::start(&server);
+    let home = &agent.home;
+    let w = |rel: &str, text: &str| {
+        let p = home.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let site = w("site/compose.yaml", "services:\n  web:\n    image: x\n    env_file: [app.env, ../outside.env, missing.env]\n  db:\n    image: y\n");
+    w("site/.env", "A=1\n");
+    w("site/app.env", "B=2\n");
+    w("outside.env", "S=secret\n");
+    w(
+        "Upper/Docker-Compose.YML",
+        "services:\n  one:\n    image: x\n",
+    );
+    w("empty/docker-compose.yml", "services: {}\n");
+    w("notyaml/compose.yml", "{{{");
+    w(".hidden/compose.yml", "services:\n  h:\n    image: x\n");
+    w(
+        "node_modules/compose.yml",
+        "services:\n  n:\n    image: x\n",
+    );
+    w(
+        "a/b/c/d/e/f/g/compose.yml",
+        "services:\n  deep:\n    image: x\n",
+    );
+    w(
+        "big/compose.yml",
+        &format!(
+            "services:\n  big:\n    image: x\n#{}\n",
+            "x".repeat(1024 * 1024)
+        ),
+    );
+    std::fs::create_dir_all(home.join("dir/compose.yml")).unwrap();
+    std::os::unix::fs::symlink(&site, home.join("link-compose.yml")).unwrap();
+    std::fs::create_dir_all(home.join("linked")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", home.join("linked/compose.yml")).unwrap();
+    std::os::unix::fs::symlink("/etc", home.join("etc-link")).unwrap();
+
+    let id = server.send_command(
+        "scan_compose_dirs",
+        json!({"paths": null, "recursive": true, "max_depth": 5}),
+    );
+    let reply = server.wait_reply(&id, Duration::from_secs(30));
+    let p = &reply["payload"];
+    assert_eq!(p["success"], true, "{reply}");
+    let files: Vec<&Value> = p["compose_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            f["path"]
+                .as_str()
+                .unwrap()
+                .starts_with(home.to_str().unwrap())
+        })
+        .collect();
+    let mut paths: Vec<String> = files
+        .iter()
+        .map(|f| {
+            f["path"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches(home.to_str().unwrap())
+                .to_string()
+        })
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        ["/Upper/Docker-Compose.YML", "/site/compose.yaml"],
+        "{reply}"
+    );
+    let s = files
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("site/compose.yaml"))
+        .unwrap();
+    assert_eq!(s["project_name"], "site");
+    assert_eq!(s["services"], json!(["web", "db"]));
+    assert!(s["size"].as_u64().unwrap() > 0);
+    assert!(s["modified"].as_str().unwrap().ends_with('Z'));
+    // Deeper with max_depth 8.
+    let id = server.send_command(
+        "scan_compose_dirs",
+        json!({"paths": [home], "recursive": true, "max_depth": 8}),
+    );
+    let reply = server.wait_reply(&id, Duration::from_secs(30));
+    assert!(
+        reply.to_string().contains("a/b/c/d/e/f/g/compose.yml"),
+        "{reply}"
+    );
+
+    let read = |path: &str| {
+        let id = server.send_command("read_compose_file", json!({ "path": path }));
+        server.wait_reply(&id, Duration::from_secs(10))["payload"].clone()
+    };
+    let ok = read(site.to_str().unwrap());
+    assert_eq!(ok["success"], true, "{ok}");
+    assert!(ok["content"].as_str().unwrap().starts_with("services:"));
+    assert_eq!(ok["env_content"], "A=1\n");
+    assert_eq!(
+        ok["env_files"],
+        json!({".env": "A=1\n", "app.env": "B=2\n"})
+    );
+    assert_eq!(
+        ok["skipped_env_files"],
+        json!(["../outside.env", "missing.env"])
+    );
+    let h = home.to_str().unwrap();
+    for (path, error) in [
+        ("/etc/passwd".to_string(), "Path not allowed"),
+        ("/etc/compose.yml".to_string(), "Path not allowed"),
+        ("relative/compose.yml".to_string(), "Path not allowed"),
+        (format!("{h}/../../etc/compose.yml"), "Path not allowed"),
+        (format!("{h}/etc-link/compose.yml"), "Path not allowed"),
+        ("/usr/share/compose.yml".to_string(), "Path not allowed"),
+        (format!("{h}/site/app.env"), "Not a compose file"),
+        (
+            format!("{h}/nope/compose.yml"),
+            "File not found or not accessible",
+        ),
+        (format!("{h}/link-compose.yml"), "Compose file is a symlink"),
+        (
+            format!("{h}/linked/compose.yml"),
+            "Compose file is a symlink",
+        ),
+        (
+            format!("{h}/dir/compose.yml"),
+            "Path is a directory, not a file",
+        ),
+        (format!("{h}/big/compose.yml"), "File too large (max 1MB)"),
+    ] {
+        let r = read(&path);
+        assert_eq!(
+            r,
+            json!({"success": false, "path": path, "error": error}),
+            "{path}"
+        );
+    }
+}
