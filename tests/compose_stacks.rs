@@ -416,7 +416,7 @@ fn run_fixture(server: &DockmonServer, agent: &Agent, n: usize, name: &str) -> V
     };
     let base = json!({"compose_content": yaml, "env_files": env_files, "profiles": profiles});
     let dir = agent.stacks.join(&project);
-    if name.contains("volumes") {
+    if name.contains("volumes") || name.contains("monitoring") || name.contains("media") {
         std::fs::create_dir_all(dir.join("conf")).unwrap();
     }
 
