@@ -395,6 +395,37 @@ fn env_files_for(name: &str) -> Value {
     Value::Object(files)
 }
 
+/// With `--features count-alloc` (DMT_HEAP=1), the agent's heap figures (SIGUSR1 → a log line).
+fn heap_reading(agent: &Agent, when: &str) {
+    if std::env::var_os("DMT_HEAP").is_none() {
+        return;
+    }
+    let before = std::fs::read_to_string(&agent.log)
+        .unwrap_or_default()
+        .matches("heap in use")
+        .count();
+    let _ = Command::new("kill")
+        .args(["-USR1", &agent.child.id().to_string()])
+        .status();
+    let end = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < end {
+        let log = std::fs::read_to_string(&agent.log).unwrap_or_default();
+        if log.matches("heap in use").count() > before {
+            let line = log
+                .lines()
+                .filter(|l| l.contains("heap in use"))
+                .last()
+                .unwrap();
+            eprintln!(
+                "heap {when}: {}",
+                &line[line.find("heap in use").unwrap()..]
+            );
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn run_fixture(server: &DockmonServer, agent: &Agent, n: usize, name: &str) -> Vec<String> {
     let yaml = fixture(name);
     let changes = yaml
@@ -439,6 +470,8 @@ fn run_fixture(server: &DockmonServer, agent: &Agent, n: usize, name: &str) -> V
         );
     }
     let ours = normalized(&project, &dir);
+
+    heap_reading(agent, &format!("after the first up of {name}"));
 
     // re-up with no change: nothing recreated.
     let (done, _) = deploy(server, &project, base.clone());
@@ -523,6 +556,8 @@ fn fixtures_match_docker_compose_and_redeploy_minimally() {
     images();
     let server = DockmonServer::start(Options::default().with_token(TOKEN, None, None));
     let agent = Agent::start(&server);
+    std::thread::sleep(Duration::from_secs(1));
+    heap_reading(&agent, "idle, before any deployment");
     let only = std::env::var("DMT_FIXTURE").ok();
     let mut names: Vec<String> =
         std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compose"))
