@@ -413,8 +413,7 @@ fn heap_reading(agent: &Agent, when: &str) {
         if log.matches("heap in use").count() > before {
             let line = log
                 .lines()
-                .filter(|l| l.contains("heap in use"))
-                .last()
+                .rfind(|l| l.contains("heap in use"))
                 .unwrap();
             eprintln!(
                 "heap {when}: {}",
