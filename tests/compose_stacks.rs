@@ -411,10 +411,7 @@ fn heap_reading(agent: &Agent, when: &str) {
     while Instant::now() < end {
         let log = std::fs::read_to_string(&agent.log).unwrap_or_default();
         if log.matches("heap in use").count() > before {
-            let line = log
-                .lines()
-                .rfind(|l| l.contains("heap in use"))
-                .unwrap();
+            let line = log.lines().rfind(|l| l.contains("heap in use")).unwrap();
             eprintln!(
                 "heap {when}: {}",
                 &line[line.find("heap in use").unwrap()..]
