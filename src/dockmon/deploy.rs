@@ -351,7 +351,6 @@ async fn deploy(job: &Job) -> Result<Vec<up::ServiceResult>, String> {
         Some(h) => h.join(&project),
         None => dir.clone(),
     };
-    let dir_text = dir.to_string_lossy().into_owned();
     let host_dir_text = host_dir.to_string_lossy().into_owned();
     report("parsing", "Parsing the compose file");
     let profiles = p.profiles.clone().unwrap_or_default();
@@ -410,7 +409,6 @@ async fn deploy(job: &Job) -> Result<Vec<up::ServiceResult>, String> {
         );
     }
     let config_file = format!("{}/{COMPOSE_FILE_NAME}", host_dir_text);
-    let _ = &dir_text;
     let secs = p
         .health_timeout
         .filter(|t| t.is_finite() && *t > 0.0)
