@@ -98,6 +98,12 @@ pub struct Config {
     pub ssl_cert_file: Option<PathBuf>,
     /// `STATS_SOURCE` (ours, not the Go agent's): where container stats come from, default auto.
     pub stats_source: StatsSource,
+    /// `AGENT_STACKS_DIR`, default `$DATA_PATH/stacks`: where `deploy_compose` writes projects
+    /// (spec §1.1, §1.2).
+    pub stacks_dir: PathBuf,
+    /// `HOST_STACKS_DIR`: the host's path of `stacks_dir` when the agent runs in a container, so
+    /// relative bind mounts name host paths (spec §1.1). `None`: the same path.
+    pub host_stacks_dir: Option<PathBuf>,
 }
 
 impl fmt::Debug for Config {
@@ -122,6 +128,8 @@ impl fmt::Debug for Config {
             .field("log_json", &self.log_json)
             .field("ssl_cert_file", &self.ssl_cert_file)
             .field("stats_source", &self.stats_source)
+            .field("stacks_dir", &self.stacks_dir)
+            .field("host_stacks_dir", &self.host_stacks_dir)
             .finish()
     }
 }
@@ -507,6 +515,10 @@ pub fn from_env(
     let log_json = bool_var(&var, "LOG_JSON", true)?;
     let ssl_cert_file = var("SSL_CERT_FILE").map(PathBuf::from);
     let stats_source = stats_source(var("STATS_SOURCE").as_deref())?;
+    let stacks_dir = var("AGENT_STACKS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| data_path.join("stacks"));
+    let host_stacks_dir = var("HOST_STACKS_DIR").map(PathBuf::from);
 
     let registration_token = var("REGISTRATION_TOKEN")
         .map(|v| Token::new("REGISTRATION_TOKEN", &v))
@@ -555,6 +567,8 @@ pub fn from_env(
         log_json,
         ssl_cert_file,
         stats_source,
+        stacks_dir,
+        host_stacks_dir,
     })
 }
 
@@ -963,6 +977,8 @@ mod tests {
         assert!(!config.permanent_token_from_file);
         assert_eq!(config.token_file, PathBuf::from("/data/permanent_token"));
         assert_eq!(config.data_path, PathBuf::from("/data"));
+        assert_eq!(config.stacks_dir, PathBuf::from("/data/stacks"));
+        assert_eq!(config.host_stacks_dir, None);
         assert!(!config.insecure_skip_verify);
         assert_eq!(config.docker_host, None);
         assert_eq!(config.reconnect_initial, Duration::from_secs(1));
@@ -1021,9 +1037,13 @@ mod tests {
             ("LOG_JSON", "F"),
             ("SSL_CERT_FILE", "/etc/ssl/dockmon-ca.pem"),
             ("STATS_SOURCE", "cgroup"),
+            ("AGENT_STACKS_DIR", "/srv/stacks"),
+            ("HOST_STACKS_DIR", "/host/stacks"),
         ];
         let (config, read) = load(&vars, File::Holds("file-token"));
         let config = config.expect("valid");
+        assert_eq!(config.stacks_dir, PathBuf::from("/srv/stacks"));
+        assert_eq!(config.host_stacks_dir, Some(PathBuf::from("/host/stacks")));
         assert_eq!(
             read, None,
             "PERMANENT_TOKEN set: the token file is not read"

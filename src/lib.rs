@@ -33,6 +33,7 @@
 pub mod alloc;
 pub mod board;
 pub mod cli;
+pub mod compose;
 pub mod config;
 pub mod dns;
 pub mod docker;
@@ -45,9 +46,9 @@ pub mod logging;
 pub mod modes;
 pub mod outbox;
 pub mod privilege;
+pub mod probe;
 pub mod procfs;
 pub mod proxy;
-pub mod probe;
 pub mod rfc3339;
 pub mod sampler;
 pub mod stats;

@@ -384,3 +384,35 @@ pub const HEALTH_TICK_MS: u64 = 1_000;
 /// Response body read and dropped after the status line, so the server sees a clean close; the rest of
 /// a larger body is left unread (the socket is closed, the status is already known).
 pub const HEALTH_BODY_MAX_BYTES: usize = 64 * 1024;
+// --- compose stacks (issue 16: deploy_compose, scan_compose_dirs, read_compose_file) ---------------
+/// Largest compose or env file read or deployed: spec 3.8.5's "File too large (max 1MB)".
+pub const COMPOSE_FILE_MAX_BYTES: usize = 1024 * 1024;
+/// Deepest YAML nesting accepted. Compose files nest about 6 deep (services → web → deploy →
+/// resources → limits → cpus); 64 leaves room for long anchors while bounding the parser's stack.
+pub const COMPOSE_YAML_MAX_DEPTH: usize = 64;
+/// Most YAML nodes after alias expansion. A 1 MiB compose file of short lines holds about 100k
+/// nodes; aliases may not multiply that (the "billion laughs" file stops here, ~10 MB of tree).
+pub const COMPOSE_YAML_MAX_NODES: usize = 200_000;
+/// Most services in one project: more than any stack seen in practice, and bounds the plan.
+pub const COMPOSE_SERVICES_MAX: usize = 256;
+/// Most env files in one deployment (`env_files`) or found next to a compose file.
+pub const COMPOSE_ENV_FILES_MAX: usize = 32;
+/// Compose files one scan reports (spec 3.8.5); past it the scan stops.
+pub const COMPOSE_SCAN_MAX_FILES: usize = 1000;
+/// Directory entries one scan visits in all: a scan of `/var/lib/docker/volumes` on a big host must
+/// not walk millions of files within the backend's 60 s.
+pub const COMPOSE_SCAN_MAX_ENTRIES: usize = 200_000;
+/// Depth of a scan when the request gives none (spec 3.8.5), and the most we allow.
+pub const COMPOSE_SCAN_DEPTH_DEFAULT: usize = 5;
+/// Deepest scan accepted.
+pub const COMPOSE_SCAN_DEPTH_MAX: usize = 20;
+/// Container create, network and volume calls: small JSON answers.
+pub const COMPOSE_CALL_BODY_MAX_BYTES: usize = 64 * 1024;
+/// `GET /containers/json` filtered to one project.
+pub const COMPOSE_LIST_BODY_MAX_BYTES: usize = 1024 * 1024;
+/// Default wait for services to become healthy (`health_timeout` 0 or absent; spec 3.8.4 sends 60).
+pub const COMPOSE_HEALTH_TIMEOUT_DEFAULT_S: u64 = 60;
+/// Longest `health_timeout` honoured (the backend's ack timeout is 1800 s).
+pub const COMPOSE_HEALTH_TIMEOUT_MAX_S: u64 = 1500;
+/// Poll period while waiting for a dependency's health or exit.
+pub const COMPOSE_POLL_MS: u64 = 500;

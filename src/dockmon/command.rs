@@ -323,9 +323,15 @@ pub async fn answer(ctx: &Context, req: &Request, scratch: &mut Vec<u8>, out: &m
             super::update::update_container(ctx, p.as_deref(), id, out).await
         }
         Command::SelfUpdate(_payload) => not_supported("self_update", id, out),
-        Command::DeployCompose(_payload) => not_supported("deploy_compose", id, out),
-        Command::ScanComposeDirs(_payload) => not_supported("scan_compose_dirs", id, out),
-        Command::ReadComposeFile(_payload) => not_supported("read_compose_file", id, out),
+        Command::DeployCompose(p) => {
+            super::deploy::deploy_compose(ctx, p.as_deref(), id, out).await
+        }
+        Command::ScanComposeDirs(p) => {
+            super::stacks::scan_compose_dirs(ctx, p.as_deref(), id, out).await
+        }
+        Command::ReadComposeFile(p) => {
+            super::stacks::read_compose_file(ctx, p.as_deref(), id, out).await
+        }
         Command::ListImages(p) => manage::list_images(ctx, p.as_deref(), id, out).await,
         Command::RemoveImage(p) => manage::remove_image(ctx, p.as_deref(), id, out).await,
         Command::PruneImages(p) => manage::prune_images(ctx, p.as_deref(), id, out).await,

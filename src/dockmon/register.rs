@@ -23,7 +23,8 @@ pub const REQUIRED_KEYS: [&str; 6] = [
 pub type Dropped = heapless::Vec<&'static str, 16>;
 
 /// What this agent really implements (spec 2.3 capabilities). Stored and shown by the backend; only
-/// `self_update` and `multi_env_files` change its behaviour, and both are false here.
+/// `self_update` and `multi_env_files` change its behaviour (`multi_env_files` true: the backend
+/// sends `env_files`, which `dockmon::deploy` writes beside the compose file).
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Capabilities {
     /// start, stop, restart, kill, rename, remove, logs, inspect.
@@ -36,11 +37,11 @@ pub struct Capabilities {
     pub stats_collection: bool,
     /// `self_update` (not implemented).
     pub self_update: bool,
-    /// `deploy_compose` (not implemented).
+    /// `deploy_compose` (`dockmon::deploy`; images must be on the host: no pull yet).
     pub compose_deployments: bool,
     /// The web shell (`shell_session`, spec 3.8.6).
     pub shell_access: bool,
-    /// Deploys with several env files (not implemented).
+    /// Deploys with several env files (`env_files`).
     pub multi_env_files: bool,
 }
 
@@ -51,9 +52,9 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     event_streaming: true,
     stats_collection: true,
     self_update: false,
-    compose_deployments: false,
+    compose_deployments: true,
     shell_access: true,
-    multi_env_files: false,
+    multi_env_files: true,
 };
 
 /// Host facts from `/info` and `/version`; absent when either call failed (spec 2.3).

@@ -29,7 +29,7 @@ pub mod handshake;
 pub mod message;
 
 pub(crate) mod base64;
-mod sha1;
+pub(crate) mod sha1;
 
 #[cfg(test)]
 mod conformance;

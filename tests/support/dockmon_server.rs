@@ -1,6 +1,6 @@
 //! A protocol test server that models the DockMon backend's agent endpoint (`/api/agent/ws`).
 //!
-//! Read this first: `/work/shared/spec/dockmon-protocol.md` sections 2, 3 and 7 are the contract
+//! Read this first: the DockMon agent protocol, sections 2, 3 and 7, is the contract
 //! modelled here; comments cite them as "spec 2.4/7" (section 2.4, rule 7). Texts the backend sends
 //! are those of the HEAD backend sources the spec was written from (`backend/agent/manager.py`,
 //! `models.py`, `command_executor.py`, `container_operations.py`) and of pydantic 2.10.

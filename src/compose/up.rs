@@ -1,0 +1,623 @@
+//! The Docker calls of a deployment: `up` (networks, volumes, then containers in dependency order,
+//! each gated on its dependencies' `condition`), `down` and `restart`, over our own client.
+//!
+//! Policy: a service whose container carries the same config hash is left as it is (started if it
+//! was stopped); a changed one, or any with `force_recreate`, is stopped, removed and created
+//! again. A service that fails is recorded with its error and the others go on, unless they depend
+//! on it (then they fail too, naming the dependency): the caller reports `partial_success`.
+//! `down` and `restart` work from the labels alone (`com.docker.compose.project`), so they need no
+//! compose file and also find what an older file created. Images are never pulled here (see
+//! README, known gaps): a missing image fails its service with a message saying so.
+use super::model::{Condition, Project};
+use super::plan::{self, Where, LABEL_HASH, LABEL_PROJECT, LABEL_SERVICE};
+use crate::docker::{Client, Error};
+use crate::http::request::push_encoded;
+use crate::limits::{
+    COMPOSE_CALL_BODY_MAX_BYTES, COMPOSE_LIST_BODY_MAX_BYTES, COMPOSE_POLL_MS, OP_TIMEOUT_MS,
+};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// The outcome of one service (spec 3.8.4 `services.<name>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceResult {
+    /// The service.
+    pub name: String,
+    /// Short (12) container ID, empty when none was created.
+    pub container_id: String,
+    /// The container's name.
+    pub container_name: String,
+    /// The image.
+    pub image: String,
+    /// Docker's state (`running`, `exited`, …) or `failed`.
+    pub status: String,
+    /// Restart policy name.
+    pub restart_policy: String,
+    /// Why it failed.
+    pub error: String,
+    /// Exit code of an exited container.
+    pub exit_code: i64,
+}
+
+/// What `up` is asked to do.
+pub struct Up<'a> {
+    /// The validated project.
+    pub project: &'a Project,
+    /// Labels' paths.
+    pub at: Where<'a>,
+    /// Recreate every container even when its hash did not change.
+    pub force_recreate: bool,
+    /// Wait for every service with a healthcheck to be healthy at the end.
+    pub wait_for_healthy: bool,
+    /// How long `depends_on: service_healthy` and `wait_for_healthy` wait.
+    pub health_timeout: Duration,
+}
+
+/// Progress: `(stage, message)` (spec 3.8.4 stage names).
+pub type Progress<'a> = &'a mut dyn FnMut(&str, &str);
+
+/// A whole-deployment failure (nothing more can be done), or per-service results.
+pub type Outcome = Result<Vec<ServiceResult>, String>;
+
+fn text(e: &Error) -> String {
+    match e {
+        Error::Status { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn enc(v: &str) -> String {
+    let mut s = String::new();
+    push_encoded(&mut s, v);
+    s
+}
+
+async fn call_json(
+    client: &Client,
+    method: &'static str,
+    target: &str,
+    body: Option<&Value>,
+) -> Result<Value, Error> {
+    let bytes = body.map(|b| b.to_string().into_bytes());
+    let mut out = Vec::new();
+    client
+        .call(
+            method,
+            target,
+            bytes.as_deref().map(|b| ("application/json", b)),
+            &mut out,
+            COMPOSE_CALL_BODY_MAX_BYTES,
+            OP_TIMEOUT_MS,
+        )
+        .await?;
+    if out.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&out).map_err(|e| Error::Json {
+        call: format!("{method} {target}"),
+        message: e.to_string(),
+    })
+}
+
+fn is_404(e: &Error) -> bool {
+    matches!(e, Error::Status { status: 404, .. })
+}
+
+/// A container of the project as `GET /containers/json` lists it.
+#[derive(Debug, Clone)]
+pub struct Existing {
+    /// Full ID.
+    pub id: String,
+    /// Name without `/`.
+    pub name: String,
+    /// `running`, `exited`, ….
+    pub state: String,
+    /// Label `com.docker.compose.service`.
+    pub service: String,
+    /// Label `com.docker.compose.config-hash`.
+    pub hash: String,
+}
+
+/// Every container (all states) labelled with `project`.
+pub async fn list_project(client: &Client, project: &str) -> Result<Vec<Existing>, Error> {
+    let filters = json!({ "label": [format!("{LABEL_PROJECT}={project}")] }).to_string();
+    let target = format!("/containers/json?all=1&filters={}", enc(&filters));
+    let mut out = Vec::new();
+    client
+        .call(
+            "GET",
+            &target,
+            None,
+            &mut out,
+            COMPOSE_LIST_BODY_MAX_BYTES,
+            OP_TIMEOUT_MS,
+        )
+        .await?;
+    let list: Vec<Value> = serde_json::from_slice(&out).map_err(|e| Error::Json {
+        call: "GET /containers/json".into(),
+        message: e.to_string(),
+    })?;
+    Ok(list
+        .iter()
+        .map(|c| {
+            let label = |k: &str| c["Labels"][k].as_str().unwrap_or("").to_string();
+            Existing {
+                id: c["Id"].as_str().unwrap_or("").to_string(),
+                name: c["Names"][0]
+                    .as_str()
+                    .unwrap_or("")
+                    .trim_start_matches('/')
+                    .to_string(),
+                state: c["State"].as_str().unwrap_or("").to_string(),
+                service: label(LABEL_SERVICE),
+                hash: label(LABEL_HASH),
+            }
+        })
+        .collect())
+}
+
+async fn ensure_networks(
+    client: &Client,
+    p: &Project,
+    progress: Progress<'_>,
+) -> Result<(), String> {
+    if !p.networks.is_empty() {
+        progress("creating_networks", "Creating networks");
+    }
+    for n in &p.networks {
+        let target = format!("/networks/{}", enc(&n.name));
+        match call_json(client, "GET", &target, None).await {
+            Ok(_) => continue,
+            Err(e) if is_404(&e) => {}
+            Err(e) => return Err(format!("network {}: {}", n.name, text(&e))),
+        }
+        if n.external {
+            return Err(format!(
+                "network {} declared as external, but could not be found",
+                n.name
+            ));
+        }
+        call_json(
+            client,
+            "POST",
+            "/networks/create",
+            Some(&plan::network_body(&p.name, n)),
+        )
+        .await
+        .map_err(|e| format!("failed to create network {}: {}", n.name, text(&e)))?;
+    }
+    Ok(())
+}
+
+async fn ensure_volumes(
+    client: &Client,
+    p: &Project,
+    progress: Progress<'_>,
+) -> Result<(), String> {
+    if !p.volumes.is_empty() {
+        progress("creating_volumes", "Creating volumes");
+    }
+    for v in &p.volumes {
+        let target = format!("/volumes/{}", enc(&v.name));
+        match call_json(client, "GET", &target, None).await {
+            Ok(_) => continue,
+            Err(e) if is_404(&e) => {}
+            Err(e) => return Err(format!("volume {}: {}", v.name, text(&e))),
+        }
+        if v.external {
+            return Err(format!(
+                "volume {} declared as external, but could not be found",
+                v.name
+            ));
+        }
+        call_json(
+            client,
+            "POST",
+            "/volumes/create",
+            Some(&plan::volume_body(&p.name, v)),
+        )
+        .await
+        .map_err(|e| format!("failed to create volume {}: {}", v.name, text(&e)))?;
+    }
+    Ok(())
+}
+
+/// Inspect → (status, health status or "", exit code, restart policy).
+async fn state(client: &Client, id: &str) -> Result<(String, String, i64, String), Error> {
+    let mut out = Vec::new();
+    client.inspect_raw(id, &mut out).await?;
+    let v: Value = serde_json::from_slice(&out).map_err(|e| Error::Json {
+        call: "GET /containers/{id}/json".into(),
+        message: e.to_string(),
+    })?;
+    Ok((
+        v["State"]["Status"].as_str().unwrap_or("").to_string(),
+        v["State"]["Health"]["Status"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+        v["State"]["ExitCode"].as_i64().unwrap_or(0),
+        v["HostConfig"]["RestartPolicy"]["Name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+    ))
+}
+
+/// Waits for `cond` on container `id` (of service `name`) until `deadline`.
+async fn wait_for(
+    client: &Client,
+    name: &str,
+    id: &str,
+    cond: Condition,
+    deadline: Instant,
+) -> Result<(), String> {
+    loop {
+        let (status, health, code, _) = state(client, id)
+            .await
+            .map_err(|e| format!("dependency {name}: {}", text(&e)))?;
+        match cond {
+            Condition::Started => return Ok(()),
+            Condition::Healthy => match health.as_str() {
+                "healthy" => return Ok(()),
+                "unhealthy" => return Err(format!("dependency {name} is unhealthy")),
+                "" => return Err(format!("dependency {name} has no healthcheck")),
+                _ if status == "exited" || status == "dead" => {
+                    return Err(format!("dependency {name} exited with code {code}"))
+                }
+                _ => {}
+            },
+            Condition::CompletedSuccessfully => {
+                if status == "exited" || status == "dead" {
+                    return if code == 0 {
+                        Ok(())
+                    } else {
+                        Err(format!("dependency {name} exited with code {code}"))
+                    };
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            let what = match cond {
+                Condition::Healthy => "healthy",
+                _ => "completed",
+            };
+            return Err(format!("timed out waiting for {name} to be {what}"));
+        }
+        async_io::Timer::after(Duration::from_millis(COMPOSE_POLL_MS)).await;
+    }
+}
+
+async fn remove_container(client: &Client, id: &str, volumes: bool) -> Result<(), Error> {
+    let target = format!(
+        "/containers/{}?force=1{}",
+        enc(id),
+        if volumes { "&v=1" } else { "" }
+    );
+    match call_json(client, "DELETE", &target, None).await {
+        Err(e) if is_404(&e) => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
+/// `up`: see the module doc.
+pub async fn up(client: &Client, req: &Up<'_>, progress: Progress<'_>) -> Outcome {
+    let p = req.project;
+    ensure_networks(client, p, progress).await?;
+    ensure_volumes(client, p, progress).await?;
+    let existing = list_project(client, &p.name)
+        .await
+        .map_err(|e| format!("failed to list the project's containers: {}", text(&e)))?;
+    let mut results: Vec<ServiceResult> = Vec::new();
+    let mut ids: Vec<(String, String)> = Vec::new();
+    let health_deadline = Instant::now() + req.health_timeout;
+    for i in plan::start_order(p) {
+        let s = &p.services[i];
+        let name = plan::container_name(&p.name, s);
+        let mut r = ServiceResult {
+            name: s.name.clone(),
+            container_name: name.clone(),
+            image: s.image.clone(),
+            status: "failed".into(),
+            ..Default::default()
+        };
+        match up_one(
+            client,
+            req,
+            i,
+            &existing,
+            &ids,
+            &results,
+            health_deadline,
+            progress,
+        )
+        .await
+        {
+            Ok(id) => {
+                r.container_id = id.chars().take(12).collect();
+                match state(client, &id).await {
+                    Ok((status, _, code, policy)) => {
+                        r.status = status;
+                        r.exit_code = code;
+                        r.restart_policy = policy;
+                    }
+                    Err(e) => r.error = text(&e),
+                }
+                ids.push((s.name.clone(), id));
+            }
+            Err(e) => r.error = e,
+        }
+        results.push(r);
+    }
+    if req.wait_for_healthy {
+        progress("health_check", "Waiting for services to be healthy");
+        for s in &p.services {
+            if s.healthcheck
+                .as_ref()
+                .is_some_and(|h| h.test.first().map(String::as_str) == Some("NONE"))
+            {
+                continue;
+            }
+            let Some((_, id)) = ids.iter().find(|(n, _)| *n == s.name) else {
+                continue;
+            };
+            let Ok((_, health, _, _)) = state(client, id).await else {
+                continue;
+            };
+            if health.is_empty() {
+                continue;
+            }
+            if let Err(e) = wait_for(client, &s.name, id, Condition::Healthy, health_deadline).await
+            {
+                if let Some(r) = results.iter_mut().find(|r| r.name == s.name) {
+                    r.error = e.replace("dependency ", "service ");
+                    r.status = "unhealthy".into();
+                }
+            }
+        }
+    }
+    Ok(results)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn up_one(
+    client: &Client,
+    req: &Up<'_>,
+    i: usize,
+    existing: &[Existing],
+    ids: &[(String, String)],
+    results: &[ServiceResult],
+    health_deadline: Instant,
+    progress: Progress<'_>,
+) -> Result<String, String> {
+    let p = req.project;
+    let s = &p.services[i];
+    // Dependencies first: a failed one fails this service.
+    for (dep, cond, required) in &s.depends_on {
+        let Some((_, id)) = ids.iter().find(|(n, _)| n == dep) else {
+            if !required {
+                continue;
+            }
+            let why = results
+                .iter()
+                .find(|r| r.name == *dep)
+                .map(|r| r.error.clone())
+                .unwrap_or_default();
+            return Err(format!("dependency {dep} failed to start: {why}"));
+        };
+        if *cond != Condition::Started {
+            progress("health_check", &format!("Waiting for {dep}"));
+            wait_for(client, dep, id, *cond, health_deadline).await?;
+        }
+    }
+    let container_of = |svc: &str| ids.iter().find(|(n, _)| n == svc).map(|(_, id)| id.clone());
+    let (body, hash) = plan::create_body(p, s, &req.at, &container_of);
+    let name = plan::container_name(&p.name, s);
+    let mine: Vec<&Existing> = existing.iter().filter(|e| e.service == s.name).collect();
+    if let [one] = mine.as_slice() {
+        if one.hash == hash && !req.force_recreate && one.name == name {
+            if one.state != "running" {
+                progress("starting", &format!("Starting {}", s.name));
+                client
+                    .start(&one.id)
+                    .await
+                    .map_err(|e| format!("failed to start {name}: {}", text(&e)))?;
+            }
+            return Ok(one.id.clone());
+        }
+    }
+    // Image present? (pulling is not implemented here.)
+    match call_json(
+        client,
+        "GET",
+        &format!("/images/{}/json", enc(&s.image)),
+        None,
+    )
+    .await
+    {
+        Ok(_) => {}
+        Err(e) if is_404(&e) => {
+            return Err(format!(
+                "image {} is not present on this host (this agent does not pull images yet)",
+                s.image
+            ))
+        }
+        Err(e) => return Err(format!("image {}: {}", s.image, text(&e))),
+    }
+    for old in &mine {
+        progress("creating", &format!("Recreating {}", s.name));
+        remove_container(client, &old.id, false)
+            .await
+            .map_err(|e| {
+                format!(
+                    "failed to remove the old container {}: {}",
+                    old.name,
+                    text(&e)
+                )
+            })?;
+    }
+    progress("creating", &format!("Creating {name}"));
+    let created = call_json(
+        client,
+        "POST",
+        &format!("/containers/create?name={}", enc(&name)),
+        Some(&body),
+    )
+    .await
+    .map_err(|e| format!("failed to create {name}: {}", text(&e)))?;
+    let id = created["Id"].as_str().unwrap_or("").to_string();
+    if id.is_empty() {
+        return Err(format!("failed to create {name}: no ID in Docker's answer"));
+    }
+    if s.network_mode.is_none() {
+        for (net, ep) in plan::service_networks(p, s).iter().skip(1) {
+            let b = json!({ "Container": id, "EndpointConfig": ep });
+            if let Err(e) = call_json(
+                client,
+                "POST",
+                &format!("/networks/{}/connect", enc(net)),
+                Some(&b),
+            )
+            .await
+            {
+                let _ = remove_container(client, &id, false).await;
+                return Err(format!("failed to connect {name} to {net}: {}", text(&e)));
+            }
+        }
+    }
+    progress("starting", &format!("Starting {name}"));
+    client
+        .start(&id)
+        .await
+        .map_err(|e| format!("failed to start {name}: {}", text(&e)))?;
+    Ok(id)
+}
+
+async fn list_labelled(client: &Client, kind: &str, project: &str) -> Result<Vec<String>, Error> {
+    let filters = json!({ "label": [format!("{LABEL_PROJECT}={project}")] }).to_string();
+    let target = format!("/{kind}?filters={}", enc(&filters));
+    let mut out = Vec::new();
+    client
+        .call(
+            "GET",
+            &target,
+            None,
+            &mut out,
+            COMPOSE_LIST_BODY_MAX_BYTES,
+            OP_TIMEOUT_MS,
+        )
+        .await?;
+    let v: Value = serde_json::from_slice(&out).map_err(|e| Error::Json {
+        call: format!("GET /{kind}"),
+        message: e.to_string(),
+    })?;
+    let list = if kind == "volumes" { &v["Volumes"] } else { &v };
+    Ok(list
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n["Name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// `down`: every container of the project stopped and removed (with its anonymous volumes when
+/// `remove_volumes`), then its networks, then (when `remove_volumes`) its named volumes. External
+/// resources carry no project label and are never touched.
+pub async fn down(
+    client: &Client,
+    project: &str,
+    remove_volumes: bool,
+    progress: Progress<'_>,
+) -> Outcome {
+    let existing = list_project(client, project)
+        .await
+        .map_err(|e| format!("failed to list the project's containers: {}", text(&e)))?;
+    let mut results = Vec::new();
+    for c in &existing {
+        progress("stopping", &format!("Removing {}", c.name));
+        let mut r = ServiceResult {
+            name: c.service.clone(),
+            container_id: c.id.chars().take(12).collect(),
+            container_name: c.name.clone(),
+            status: "removed".into(),
+            ..Default::default()
+        };
+        if let Err(e) = client.stop(&c.id, 10).await {
+            if !is_404(&e) {
+                r.error = format!("failed to stop: {}", text(&e));
+            }
+        }
+        if let Err(e) = remove_container(client, &c.id, remove_volumes).await {
+            r.error = format!("failed to remove: {}", text(&e));
+            r.status = "failed".into();
+        }
+        results.push(r);
+    }
+    let nets = list_labelled(client, "networks", project)
+        .await
+        .map_err(|e| format!("failed to list the project's networks: {}", text(&e)))?;
+    let mut failures = Vec::new();
+    for n in nets {
+        if let Err(e) = call_json(client, "DELETE", &format!("/networks/{}", enc(&n)), None).await {
+            if !is_404(&e) {
+                failures.push(format!("network {n}: {}", text(&e)));
+            }
+        }
+    }
+    if remove_volumes {
+        let vols = list_labelled(client, "volumes", project)
+            .await
+            .map_err(|e| format!("failed to list the project's volumes: {}", text(&e)))?;
+        for v in vols {
+            if let Err(e) =
+                call_json(client, "DELETE", &format!("/volumes/{}", enc(&v)), None).await
+            {
+                if !is_404(&e) {
+                    failures.push(format!("volume {v}: {}", text(&e)));
+                }
+            }
+        }
+    }
+    if !failures.is_empty() {
+        return Err(failures.join("; "));
+    }
+    Ok(results)
+}
+
+/// `restart`: every container of the project restarted (10 s grace, as `docker compose restart`).
+pub async fn restart(client: &Client, project: &str, progress: Progress<'_>) -> Outcome {
+    let existing = list_project(client, project)
+        .await
+        .map_err(|e| format!("failed to list the project's containers: {}", text(&e)))?;
+    if existing.is_empty() {
+        return Err(format!("no containers found for project {project}"));
+    }
+    let mut results = Vec::new();
+    for c in &existing {
+        progress("starting", &format!("Restarting {}", c.name));
+        let mut r = ServiceResult {
+            name: c.service.clone(),
+            container_id: c.id.chars().take(12).collect(),
+            container_name: c.name.clone(),
+            ..Default::default()
+        };
+        match client.restart(&c.id, 10).await {
+            Ok(()) => match state(client, &c.id).await {
+                Ok((status, _, code, policy)) => {
+                    r.status = status;
+                    r.exit_code = code;
+                    r.restart_policy = policy;
+                }
+                Err(e) => r.error = text(&e),
+            },
+            Err(e) => {
+                r.status = "failed".into();
+                r.error = format!("failed to restart: {}", text(&e));
+            }
+        }
+        results.push(r);
+    }
+    Ok(results)
+}
