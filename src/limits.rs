@@ -416,3 +416,17 @@ pub const COMPOSE_HEALTH_TIMEOUT_DEFAULT_S: u64 = 60;
 pub const COMPOSE_HEALTH_TIMEOUT_MAX_S: u64 = 1500;
 /// Poll period while waiting for a dependency's health or exit.
 pub const COMPOSE_POLL_MS: u64 = 500;
+
+// ---- Self-update (issue 15, spec 1.2, 3.8.3) --------------------------------------------------------
+
+/// `cleanup.json`: five container IDs and names, well under 1 KiB; a bigger file is not ours.
+pub const SELF_UPDATE_CLEANUP_MAX_BYTES: usize = 4 * 1024;
+/// How long the new agent container may take to be healthy (spec 3.8.3: 60 s limit).
+pub const SELF_UPDATE_HEALTH_TIMEOUT_S: u64 = 60;
+/// Without a Docker healthcheck, running this long counts as up (spec 3.8.3: 5 s).
+pub const SELF_UPDATE_NO_HEALTHCHECK_S: u64 = 5;
+/// Grace period the new agent gives the old one's stop: it is idle (its loop was retired or it is
+/// about to be), so a short one.
+pub const SELF_UPDATE_OLD_STOP_S: u32 = 10;
+/// Pause between the `complete` progress event and closing the connection, so the outbox writes it.
+pub const SELF_UPDATE_RETIRE_DELAY_MS: u64 = 500;

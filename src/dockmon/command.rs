@@ -322,7 +322,7 @@ pub async fn answer(ctx: &Context, req: &Request, scratch: &mut Vec<u8>, out: &m
         Command::UpdateContainer(p) => {
             super::update::update_container(ctx, p.as_deref(), id, out).await
         }
-        Command::SelfUpdate(_payload) => not_supported("self_update", id, out),
+        Command::SelfUpdate(p) => super::selfupdate::self_update(ctx, p.as_deref(), id, out).await,
         Command::DeployCompose(p) => {
             super::deploy::deploy_compose(ctx, p.as_deref(), id, out).await
         }
@@ -363,18 +363,6 @@ pub fn notice(ctx: &Context, frame: &Notice) -> bool {
         Notice::Unknown { .. } => return false,
     };
     super::health::notice(ctx, kind, payload.as_deref())
-}
-
-fn not_supported(name: &str, id: &str, out: &mut Vec<u8>) {
-    msg::write_response_error(
-        out,
-        id,
-        &format!(
-            "{name} is not supported by this agent (dockmon-agent {})",
-            crate::VERSION
-        ),
-        &stamp(),
-    )
 }
 
 async fn list_containers(client: &Client, id: &str, out: &mut Vec<u8>) {

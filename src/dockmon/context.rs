@@ -36,6 +36,18 @@ pub struct Link {
     /// Closed when the current connection ends: every clone of its receiver wakes up.
     ended: RefCell<Option<Sender<()>>>,
     ended_rx: RefCell<Option<Receiver<()>>>,
+    /// Closed by [`Link::retire`] (self-update, `dockmon::selfupdate`).
+    retire: Retire,
+}
+
+/// The retire signal: a channel that is only ever closed.
+struct Retire(Sender<()>, Receiver<()>);
+
+impl Default for Retire {
+    fn default() -> Self {
+        let (tx, rx) = smol::channel::bounded(1);
+        Retire(tx, rx)
+    }
 }
 
 impl Link {
@@ -65,6 +77,22 @@ impl Link {
     /// the connection it belongs to is still the current one.
     pub fn generation(&self) -> u64 {
         self.generation.get()
+    }
+
+    /// This agent was replaced (container self-update): the agent loop closes the connection, does
+    /// not reconnect and waits to be removed.
+    pub fn retire(&self) {
+        self.retire.0.close();
+    }
+
+    /// Whether [`Link::retire`] was called.
+    pub fn is_retired(&self) -> bool {
+        self.retire.0.is_closed()
+    }
+
+    /// Resolves once [`Link::retire`] is called.
+    pub async fn retired(&self) {
+        let _ = self.retire.1.recv().await;
     }
 
     /// A receiver whose `recv()` fails once the current connection ends (at once when there is
@@ -120,5 +148,9 @@ mod tests {
         link.up();
         assert_eq!(link.generation(), 2);
         assert!(!link.ended().is_closed());
+        assert!(!link.is_retired());
+        link.retire();
+        assert!(link.is_retired());
+        async_io::block_on(link.retired());
     }
 }

@@ -21,6 +21,7 @@ pub mod health;
 pub mod manage;
 pub mod msg;
 pub mod register;
+pub mod selfupdate;
 pub mod session;
 pub mod shell;
 pub mod stacks;

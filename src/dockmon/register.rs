@@ -23,8 +23,9 @@ pub const REQUIRED_KEYS: [&str; 6] = [
 pub type Dropped = heapless::Vec<&'static str, 16>;
 
 /// What this agent really implements (spec 2.3 capabilities). Stored and shown by the backend; only
-/// `self_update` and `multi_env_files` change its behaviour (`multi_env_files` true: the backend
-/// sends `env_files`, which `dockmon::deploy` writes beside the compose file).
+/// `self_update` and `multi_env_files` change its behaviour: `self_update` is set per registration
+/// (container mode only); `multi_env_files` true: the backend sends `env_files`, which
+/// `dockmon::deploy` writes beside the compose file.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Capabilities {
     /// start, stop, restart, kill, rename, remove, logs, inspect.
@@ -35,7 +36,7 @@ pub struct Capabilities {
     pub event_streaming: bool,
     /// `container_stats`.
     pub stats_collection: bool,
-    /// `self_update` (not implemented).
+    /// `self_update`: true in container mode only (`dockmon::selfupdate`; native mode is not done).
     pub self_update: bool,
     /// `deploy_compose` (`dockmon::deploy`; images must be on the host: no pull yet).
     pub compose_deployments: bool,
@@ -97,6 +98,8 @@ pub struct Registration {
     pub facts: Option<Facts>,
     /// Host IPv4 addresses (spec 2.3 `host_ips`).
     pub host_ips: Vec<String>,
+    /// Container mode: `self_update` works (spec 1.5, `dockmon::selfupdate`).
+    pub self_update: bool,
 }
 
 #[derive(Serialize)]
@@ -153,7 +156,10 @@ pub fn write(out: &mut Vec<u8>, reg: &Registration, token: &str, dropped: &Dropp
         proto_version: &reg.proto_version,
         force_unique_registration: (reg.force_unique && keep("force_unique_registration"))
             .then_some(true),
-        capabilities: CAPABILITIES,
+        capabilities: Capabilities {
+            self_update: reg.self_update,
+            ..CAPABILITIES
+        },
         agent_os: keep("agent_os").then_some(reg.agent_os),
         agent_arch: keep("agent_arch").then_some(reg.agent_arch),
         os_type: facts
@@ -239,6 +245,7 @@ mod tests {
                 num_cpus: 2,
             }),
             host_ips: vec!["192.0.2.2".into()],
+            self_update: false,
         }
     }
 

@@ -27,6 +27,7 @@ fn reg() -> Box<Registration> {
         agent_arch: "arm64",
         facts: None,
         host_ips: vec![],
+        self_update: false,
     })
 }
 

@@ -212,6 +212,7 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
         link: shared.link.clone(),
     });
     let _health = super::health::serve(&ex, &cfg.data_path, shared.link.clone());
+    crate::dockmon::selfupdate::spawn_cleanup(&ctx);
     #[cfg(feature = "count-alloc")]
     ex.spawn(crate::alloc::report_on_sigusr1()).detach();
     let mode = identity::detect_mode(
@@ -316,6 +317,13 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
                     }
                 }
                 Action::Log(level, text) => log::log!(level, "{text}"),
+                Action::Exit(None) if ctx.link.is_retired() => {
+                    log::info!(
+                        "replaced by a self-update: no more reconnects; waiting to be removed"
+                    );
+                    signals_next(&mut signals).await;
+                    return Ok(());
+                }
                 Action::Exit(None) => return Ok(()),
                 Action::Exit(Some(why)) => return Err(Error::Config(why)),
             }
@@ -355,8 +363,10 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
                         };
                         Wake::Timer
                     };
+                    // A self-update that handed over to the new container retires this loop
+                    // (`dockmon::selfupdate`): the connection closes as for a signal.
                     let signal = async {
-                        signals_next(&mut signals).await;
+                        smol::future::or(signals_next(&mut signals), ctx.link.retired()).await;
                         Wake::Signal
                     };
                     smol::future::or(
@@ -622,6 +632,7 @@ async fn gather(
         agent_arch: identity::agent_arch(),
         facts,
         host_ips: host_ips.iter().map(|ip| ip.to_string()).collect(),
+        self_update: mode.container_id().is_some(),
     })
 }
 
