@@ -18,7 +18,14 @@
 //!   container waits until it is registered with DockMon, then stops and removes the old container,
 //!   renames itself to `original_name` and deletes the file. Waiting for the registration (the Go
 //!   agent cleans up before connecting) means a new agent that cannot connect never removes the
-//!   working one: the old agent's health wait fails and takes the new one away instead.
+//!   working one: the old agent's health wait fails and takes the new one away instead. In practice
+//!   the new agent registers within seconds, well before its image's HEALTHCHECK first reports
+//!   (interval 30 s), so it usually stops the old agent while that one is still in its health wait;
+//!   the retire path covers a new agent that is healthy before it has cleaned up.
+//!
+//! Caveat: `dockmon-agent health` asks an abstract unix socket, which belongs to the network
+//! namespace. Two agents with `--network host` share it, so the new one's healthcheck is answered by
+//! the old one until the old one is gone; a new agent that exits is still caught (not running).
 //! - **Native (systemd) mode**: not implemented yet; the command is refused with that reason and the
 //!   `self_update` capability is false there, so DockMon does not offer the button.
 //!
@@ -170,6 +177,9 @@ pub async fn self_update(ctx: &Context, payload: Option<&RawValue>, id: &str, ou
             )
         }
     };
+    if BUSY.with(|b| b.replace(true)) {
+        return msg::write_response_error(out, id, "a self-update is already in progress", &now);
+    }
     let job = Job {
         client: ctx.client.clone(),
         sink: ctx.sink.clone(),
@@ -183,10 +193,21 @@ pub async fn self_update(ctx: &Context, payload: Option<&RawValue>, id: &str, ou
         job.image,
         p.version.as_deref().unwrap_or("?")
     );
-    ctx.ex.spawn(async move { job.run().await }).detach();
+    ctx.ex
+        .spawn(async move {
+            job.run().await;
+            BUSY.with(|b| b.set(false));
+        })
+        .detach();
     msg::begin_response(out, id);
     out.extend_from_slice(br#"{"status":"self_update_started"}"#);
     msg::end_response(out, &now);
+}
+
+thread_local! {
+    /// One self-update at a time: a second one would remove the first one's `<name>-update`. The
+    /// agent has one thread, so a thread-local is the process's flag.
+    static BUSY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 #[derive(Serialize)]
