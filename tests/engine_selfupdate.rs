@@ -3,7 +3,8 @@
 //! scripts/image) in Debian's `docker-registry` on 127.0.0.1, the agent running from v1 in a container
 //! with a data volume, against the protocol test server.
 //!
-//! Needs: a running dockerd, packages docker-registry and apache2-utils, and the two binaries:
+//! Needs: a running dockerd, packages docker-registry and apache2-utils, and the x86_64 musl target
+//! (scripts/dist's toolchain). The two binaries are built on first use if missing, which is:
 //! ```text
 //! for v in 1 2; do VERSION=0.0.$v-v$v cargo build --release --locked --target x86_64-unknown-linux-musl --bin dockmon-agent
 //!   mkdir -p /tmp/dmt-selfupdate-dist/v$v; cp target/x86_64-unknown-linux-musl/release/dockmon-agent /tmp/dmt-selfupdate-dist/v$v/dockmon-agent-linux-amd64; done
@@ -33,8 +34,48 @@ fn dist() -> PathBuf {
     )
 }
 
+/// Builds the x86_64 musl release binary as `VERSION=version` into `dist/<version_dir>/` unless it
+/// is there already (a minute or two each).
+fn ensure_binary(version_dir: &str, version: &str) {
+    let dir = dist().join(version_dir);
+    let bin = dir.join("dockmon-agent-linux-amd64");
+    if bin.exists() {
+        return;
+    }
+    let root = env!("CARGO_MANIFEST_DIR");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            "x86_64-unknown-linux-musl",
+        ])
+        .args(["--bin", "dockmon-agent"])
+        .current_dir(root)
+        .env("VERSION", version)
+        .env("COMMIT", format!("selfupd-{version_dir}"))
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "cargo build of {version} failed");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        format!("{root}/target/x86_64-unknown-linux-musl/release/dockmon-agent"),
+        &bin,
+    )
+    .unwrap();
+}
+
 /// Packs `dist/<v>/dockmon-agent-linux-amd64` with scripts/image as `reference` and pushes it.
 fn push_agent_image(reg: &mut Registry, version_dir: &str, tag: &str) -> String {
+    ensure_binary(
+        version_dir,
+        if version_dir == "v1" {
+            "0.0.1-v1"
+        } else {
+            "0.0.2-v2"
+        },
+    );
     let dir = dist().join(version_dir);
     assert!(
         dir.join("dockmon-agent-linux-amd64").exists(),
