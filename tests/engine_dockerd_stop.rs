@@ -34,7 +34,10 @@ impl PrivateDockerd {
         let dir = PathBuf::from(format!("/tmp/dmt-tidy-d5-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let child = Command::new("dockerd")
+        // In a network namespace of its own: a dockerd with `--bridge=none` deletes the host's
+        // `docker0` at startup, which breaks the shared engine's default bridge for every later test.
+        let child = Command::new("unshare")
+            .args(["--net", "dockerd"])
             .arg("--data-root")
             .arg(dir.join("root"))
             .arg("--exec-root")

@@ -165,7 +165,10 @@ impl PrivateDockerd {
         let sock = dir.join("d.sock");
         let host = format!("unix://{}", sock.display());
         let ns = format!("dmt-{tag}-{pid}");
-        let child = Command::new("dockerd")
+        // In a network namespace of its own: a dockerd with `--bridge=none` deletes the host's
+        // `docker0` at startup, which breaks the shared engine's default bridge for every later test.
+        let child = Command::new("unshare")
+            .args(["--net", "dockerd"])
             .arg("--data-root")
             .arg(dir.join("data"))
             .arg("--exec-root")
