@@ -56,4 +56,7 @@ fn link_without_unwind_tables() {
     println!("cargo:rerun-if-changed=link/no-unwind-tables.ld");
     println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
     println!("cargo:rustc-link-arg-bins=-Wl,--no-eh-frame-hdr");
+    let cold = std::path::Path::new(&var("CARGO_MANIFEST_DIR")).join("link/cold-text.ld");
+    println!("cargo:rerun-if-changed=link/cold-text.ld");
+    println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", cold.display());
 }

@@ -232,12 +232,25 @@ fn run() {
                 async_io::Timer::after(Duration::from_millis(100)).await;
             }
             assert_eq!(seen.borrow().readings.len(), CONTAINERS, "not all sampled");
-            dockerd.stop();
-            *stopped_at.borrow_mut() = Some(Instant::now());
-            // Block the one thread while dockerd stops its containers (`--stop-timeout 1`), as a
+            // Every container dies at once, then dockerd stops. Block the one thread meanwhile, as a
             // driver stuck in a slow engine call does: the die events pile up in the socket and reach
             // the forwarder in one burst, more than the 64-change channel holds (the defect's shape).
+            // The containers are killed before dockerd's SIGTERM because dockerd closes its API (and
+            // so the event stream) before it stops its containers: on a loaded machine most of those
+            // dies never reached a subscriber.
+            let (host, all) = (dockerd.host(), ids.iter().cloned().collect::<Vec<_>>());
+            let killer = std::thread::spawn(move || {
+                Command::new("docker")
+                    .arg("-H")
+                    .arg(host)
+                    .arg("kill")
+                    .args(all)
+                    .output()
+            });
             std::thread::sleep(Duration::from_secs(5));
+            let _ = killer.join();
+            dockerd.stop();
+            *stopped_at.borrow_mut() = Some(Instant::now());
             async_io::Timer::after(Duration::from_secs(15)).await;
         };
         smol::future::or(sampling, script).await;
