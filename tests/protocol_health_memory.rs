@@ -5,7 +5,7 @@
 //! checks (10 plain HTTP, 10 HTTPS with the handshake) ran every second for 20 s, so every check ran
 //! many times and, right after the sync, all 20 were due at once.
 //!
-//! Asserted: the engine_memory ceilings (RSS 2 MiB, heap high-water 512 KiB, 2 threads) on this idle
+//! Asserted: the engine_memory ceilings (RSS 2,816 KiB, heap high-water 640 KiB, 2 threads) on this idle
 //! host, and what the checks add: heap high-water at most `HIGH_WATER_GROWTH_MAX_BYTES` over the idle
 //! level and RSS at most `RSS_GROWTH_MAX_KIB`, so that the 100-container figures of engine_memory.rs
 //! (README: RSS 1,928 KiB, high-water 444,610 B) plus this growth stay within the same ceilings.
@@ -29,9 +29,9 @@ use support::{require_engine, tempdir};
 const TOKEN: &str = "reg-token-health-memory";
 const KIB: u64 = 1024;
 const TARGET: &str = "x86_64-unknown-linux-musl";
-/// engine_memory.rs's ceilings.
-const RSS_MAX_KIB: u64 = 2048;
-const HEAP_HIGH_WATER_MAX_BYTES: u64 = 512 * KIB;
+/// engine_memory.rs's ceilings (raised there, with the reason, until issue 18).
+const RSS_MAX_KIB: u64 = 2816;
+const HEAP_HIGH_WATER_MAX_BYTES: u64 = 640 * KIB;
 const THREADS_MAX: u64 = 2;
 /// What 20 checks may add: the room engine_memory's 100-container figures leave (512 KiB -
 /// 444,610 B = 79,678 B of heap; 2,048 - 1,928 = 120 KiB of RSS).

@@ -96,6 +96,10 @@ fn recycle(mut frame: Vec<u8>) {
 
 thread_local! {
     static INGEST: RefCell<Option<Handle>> = const { RefCell::new(None) };
+    /// Whether the ingest socket is up. Samples are queued only then: a server without the
+    /// stats-service (plain DockMon backends answer 404) would otherwise hold a full queue of
+    /// frames (256 × ~400 B) on the heap for as long as the agent runs.
+    static INGEST_UP: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Starts the ingest task with `token` (idempotent: a running task only takes the new token for
@@ -141,6 +145,9 @@ pub fn start(
 
 /// Queues one sample for the ingest socket, if the task runs. Never waits.
 pub fn offer(sample: &ContainerStats<'_>) {
+    if !INGEST_UP.with(Cell::get) {
+        return;
+    }
     INGEST.with(|slot| {
         let slot = slot.borrow();
         let Some(h) = &*slot else {
@@ -186,7 +193,13 @@ async fn run(
     loop {
         let delay = retry_delay(step);
         step = step.saturating_add(1);
-        match connect_and_send(&url, tls_config.clone(), &token, &rx).await {
+        let ended = connect_and_send(&url, tls_config.clone(), &token, &rx).await;
+        INGEST_UP.with(|up| up.set(false));
+        // What was queued for the lost socket goes; the next connection starts with fresh samples.
+        while let Ok(frame) = rx.try_recv() {
+            recycle(frame);
+        }
+        match ended {
             Failure::Unauthorized => log::warn!(
                 "stats ingest at {url}: the server refused the permanent token (HTTP 401); retrying in {} s",
                 delay.as_secs()
@@ -239,6 +252,7 @@ async fn connect_and_send(
         Err(e) => return Failure::Other(format!("websocket upgrade: {e}")),
     };
     log::info!("stats ingest connected to {url}");
+    INGEST_UP.with(|up| up.set(true));
     enum Ev {
         Frame(Vec<u8>),
         Read(Result<(), String>),
