@@ -242,8 +242,9 @@ fn a_missing_socket_says_how_to_fix_it() {
 }
 
 #[test]
-fn tcp_hosts_are_not_supported_yet() {
-    endpoint_error("tcp://127.0.0.1:2375", "is not supported yet");
+fn a_tcp_host_nobody_listens_on_names_docker_host() {
+    // tcp:// engines are supported since issue 12; a refused one names the variable to fix.
+    endpoint_error("tcp://127.0.0.1:1", "check DOCKER_HOST");
 }
 
 #[test]
