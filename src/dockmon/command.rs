@@ -13,10 +13,10 @@
 //! Adding a command: a variant of [`Command`], an arm in [`Command::from_name`], an arm in [`answer`]
 //! that calls the handler `module::handler(ctx, payload, id, out)` (see CONTRIBUTING.md).
 use super::context::Context;
+use super::error::docker_text;
 use super::manage;
 use super::msg::{self, Incoming, OpResult};
-use crate::docker::{self, Client};
-use crate::rfc3339;
+use crate::docker::Client;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -342,9 +342,12 @@ pub async fn answer(ctx: &Context, req: &Request, scratch: &mut Vec<u8>, out: &m
         Command::ListVolumes(p) => manage::list_volumes(ctx, p.as_deref(), id, out).await,
         Command::DeleteVolume(p) => manage::delete_volume(ctx, p.as_deref(), id, out).await,
         Command::PruneVolumes(p) => manage::prune_volumes(ctx, p.as_deref(), id, out).await,
-        Command::Unsupported { name } => {
-            msg::write_response_error(out, id, &format!("unknown command: {name}"), &stamp())
-        }
+        Command::Unsupported { name } => msg::write_response_error(
+            out,
+            id,
+            &format!("unknown command: {name}"),
+            &msg::now_stamp(),
+        ),
     }
 }
 
@@ -366,7 +369,7 @@ pub fn notice(ctx: &Context, frame: &Notice) -> bool {
 }
 
 async fn list_containers(client: &Client, id: &str, out: &mut Vec<u8>) {
-    let now = stamp();
+    let now = msg::now_stamp();
     msg::begin_response(out, id);
     match client.list_for_dockmon(out).await {
         Ok(_) => msg::end_response(out, &now),
@@ -525,20 +528,6 @@ async fn operation(
         }
         Action::Unknown(other) => fail(out, &format!("unknown action: {other}")),
     }
-}
-
-/// The part of a Docker error the UI should show: Docker's own message for error statuses (as the
-/// Go SDK words it), the whole error otherwise.
-fn docker_text(e: &docker::Error) -> String {
-    match e {
-        docker::Error::Status { message, .. } => format!("Error response from daemon: {message}"),
-        other => other.to_string(),
-    }
-}
-
-fn stamp() -> rfc3339::Stamp {
-    let (s, n) = rfc3339::now();
-    rfc3339::nanos(s, n)
 }
 
 #[cfg(test)]

@@ -18,7 +18,6 @@ use crate::limits::{
     COMPOSE_HEALTH_TIMEOUT_MAX_S,
 };
 use crate::outbox::Class;
-use crate::rfc3339;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
@@ -129,7 +128,7 @@ pub async fn deploy_compose(
     id: &str,
     out: &mut Vec<u8>,
 ) {
-    let now = stamp();
+    let now = msg::now_stamp();
     let p: Payload = match payload.map(|p| serde_json::from_str::<Payload>(p.get())) {
         Some(Ok(p)) => p,
         Some(Err(e)) => {
@@ -162,11 +161,6 @@ pub async fn deploy_compose(
     msg::end_response(out, &now);
 }
 
-fn stamp() -> rfc3339::Stamp {
-    let (s, n) = rfc3339::now();
-    rfc3339::nanos(s, n)
-}
-
 fn progress(sink: &dyn Sink, deployment_id: &str, stage: &str, message: &str) {
     let mut frame = sink.buffer();
     frame.clear();
@@ -178,7 +172,7 @@ fn progress(sink: &dyn Sink, deployment_id: &str, stage: &str, message: &str) {
             stage,
             message,
         },
-        &stamp(),
+        &msg::now_stamp(),
     );
     sink.send(Class::Event, frame);
 }
@@ -253,7 +247,7 @@ async fn run(job: Job) {
             failed_services: failed.clone(),
             error: &error_text,
         },
-        &stamp(),
+        &msg::now_stamp(),
     );
     sink.send(Class::Event, frame);
 }

@@ -210,6 +210,19 @@ impl fmt::Display for Ended {
     }
 }
 
+/// The text a reply shows for a failed Docker call: Docker's own message for error statuses, worded
+/// as the Go SDK words it (`Error response from daemon: …`), an in-band stream error (a pull's
+/// `errorDetail`) as Docker wrote it, the whole error otherwise.
+pub fn docker_text(e: &crate::docker::Error) -> String {
+    match e {
+        crate::docker::Error::Status { message, .. } => {
+            format!("Error response from daemon: {message}")
+        }
+        crate::docker::Error::Stream { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

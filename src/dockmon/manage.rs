@@ -17,8 +17,8 @@
 //! dropped at the end; replies are written straight into `out` (no `serde_json::Value` tree), so a
 //! call holds at most the two answers it reads plus its reply.
 use super::context::Context;
+use super::error::docker_text;
 use super::msg;
-use crate::docker;
 use crate::docker::images::ImageSummary;
 use crate::docker::networks::{Network, NetworkCreate};
 use crate::docker::usage::ContainerUsage;
@@ -81,14 +81,14 @@ fn parse_payload<'a, T: Deserialize<'a> + Default>(
 
 /// Writes the error reply and returns.
 fn fail(out: &mut Vec<u8>, id: &str, text: &str) {
-    msg::write_response_error(out, id, text, &stamp());
+    msg::write_response_error(out, id, text, &msg::now_stamp());
 }
 
 /// `{"type":"response","id":…,"payload":<what emit writes>,"timestamp":…}`.
 fn reply(out: &mut Vec<u8>, id: &str, emit: impl FnOnce(&mut Vec<u8>)) {
     msg::begin_response(out, id);
     emit(out);
-    msg::end_response(out, &stamp());
+    msg::end_response(out, &msg::now_stamp());
 }
 
 /// `list_images` (payload `{}`): every image of `GET /images/json?all=1` as spec 3.7.3.
@@ -100,7 +100,7 @@ pub async fn list_images(ctx: &Context, _payload: Option<&RawValue>, id: &str, o
             return fail(
                 out,
                 id,
-                &format!("failed to list images: {}", daemon_text(&e)),
+                &format!("failed to list images: {}", docker_text(&e)),
             )
         }
     };
@@ -111,7 +111,7 @@ pub async fn list_images(ctx: &Context, _payload: Option<&RawValue>, id: &str, o
             return fail(
                 out,
                 id,
-                &format!("failed to list containers: {}", daemon_text(&e)),
+                &format!("failed to list containers: {}", docker_text(&e)),
             )
         }
     };
@@ -137,7 +137,7 @@ pub async fn remove_image(ctx: &Context, payload: Option<&RawValue>, id: &str, o
         Err(e) => fail(
             out,
             id,
-            &format!("failed to remove image: {}", daemon_text(&e)),
+            &format!("failed to remove image: {}", docker_text(&e)),
         ),
     }
 }
@@ -156,7 +156,7 @@ pub async fn prune_images(ctx: &Context, _payload: Option<&RawValue>, id: &str, 
         Err(e) => fail(
             out,
             id,
-            &format!("failed to prune images: {}", daemon_text(&e)),
+            &format!("failed to prune images: {}", docker_text(&e)),
         ),
     }
 }
@@ -175,7 +175,7 @@ pub async fn list_networks(
             return fail(
                 out,
                 id,
-                &format!("failed to list networks: {}", daemon_text(&e)),
+                &format!("failed to list networks: {}", docker_text(&e)),
             )
         }
     };
@@ -186,7 +186,7 @@ pub async fn list_networks(
             return fail(
                 out,
                 id,
-                &format!("failed to list containers: {}", daemon_text(&e)),
+                &format!("failed to list containers: {}", docker_text(&e)),
             )
         }
     };
@@ -233,7 +233,7 @@ pub async fn create_network(
             return fail(
                 out,
                 id,
-                &format!("failed to create network: {}", daemon_text(&e)),
+                &format!("failed to create network: {}", docker_text(&e)),
             )
         }
     };
@@ -280,7 +280,7 @@ pub async fn delete_network(
             return fail(
                 out,
                 id,
-                &format!("failed to inspect network: {}", daemon_text(&e)),
+                &format!("failed to inspect network: {}", docker_text(&e)),
             )
         }
     };
@@ -292,7 +292,7 @@ pub async fn delete_network(
             let text = format!(
                 "failed to disconnect container {cname} from network {}: {}",
                 n.name,
-                daemon_text(&e)
+                docker_text(&e)
             );
             return fail(out, id, &text);
         }
@@ -302,7 +302,7 @@ pub async fn delete_network(
         Err(e) => fail(
             out,
             id,
-            &format!("failed to remove network: {}", daemon_text(&e)),
+            &format!("failed to remove network: {}", docker_text(&e)),
         ),
     }
 }
@@ -341,7 +341,7 @@ pub async fn prune_networks(
         Err(e) => fail(
             out,
             id,
-            &format!("failed to prune networks: {}", daemon_text(&e)),
+            &format!("failed to prune networks: {}", docker_text(&e)),
         ),
     }
 }
@@ -355,7 +355,7 @@ pub async fn list_volumes(ctx: &Context, _payload: Option<&RawValue>, id: &str, 
             return fail(
                 out,
                 id,
-                &format!("failed to list volumes: {}", daemon_text(&e)),
+                &format!("failed to list volumes: {}", docker_text(&e)),
             )
         }
     };
@@ -366,7 +366,7 @@ pub async fn list_volumes(ctx: &Context, _payload: Option<&RawValue>, id: &str, 
             return fail(
                 out,
                 id,
-                &format!("failed to list containers: {}", daemon_text(&e)),
+                &format!("failed to list containers: {}", docker_text(&e)),
             )
         }
     };
@@ -393,7 +393,7 @@ pub async fn delete_volume(ctx: &Context, payload: Option<&RawValue>, id: &str, 
         Err(e) => fail(
             out,
             id,
-            &format!("failed to remove volume: {}", daemon_text(&e)),
+            &format!("failed to remove volume: {}", docker_text(&e)),
         ),
     }
 }
@@ -421,7 +421,7 @@ pub async fn prune_volumes(
         Err(e) => fail(
             out,
             id,
-            &format!("failed to prune volumes: {}", daemon_text(&e)),
+            &format!("failed to prune volumes: {}", docker_text(&e)),
         ),
     }
 }
@@ -600,20 +600,6 @@ fn push_u64(out: &mut Vec<u8>, n: u64) {
 
 fn push_bool(out: &mut Vec<u8>, b: bool) {
     out.extend_from_slice(if b { b"true" } else { b"false" });
-}
-
-/// Docker's message as the Go SDK words it (`Error response from daemon: …`), the whole error for
-/// other failures. The same wording as `command.rs` uses for container operations.
-fn daemon_text(e: &docker::Error) -> String {
-    match e {
-        docker::Error::Status { message, .. } => format!("Error response from daemon: {message}"),
-        other => other.to_string(),
-    }
-}
-
-fn stamp() -> rfc3339::Stamp {
-    let (s, n) = rfc3339::now();
-    rfc3339::nanos(s, n)
 }
 
 #[cfg(test)]

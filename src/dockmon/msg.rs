@@ -247,6 +247,13 @@ impl<'a> ContainerStats<'a> {
     }
 }
 
+/// The `timestamp` every envelope carries: the agent's wall clock now, UTC, with nanoseconds
+/// (spec 3.1).
+pub fn now_stamp() -> Stamp {
+    let (s, n) = crate::rfc3339::now();
+    crate::rfc3339::nanos(s, n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

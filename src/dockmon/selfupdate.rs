@@ -32,6 +32,7 @@
 //! The data volume is shared by both containers, so the permanent token carries over and the new
 //! agent reconnects as the same host without re-registration.
 use super::context::{Context, Sink};
+use super::error::docker_text;
 use super::msg;
 use crate::docker::pull::{self, Layers, Throttle};
 use crate::docker::recreate::{self, short_id};
@@ -39,7 +40,6 @@ use crate::docker::{self, Client};
 use crate::identity;
 use crate::limits::*;
 use crate::outbox::Class;
-use crate::rfc3339;
 use async_io::Timer;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -146,7 +146,7 @@ pub fn check_repository(ours: &str, wanted: &str) -> Result<(), String> {
 
 /// Answers `self_update` into `out` and, in container mode, starts the flow on `ctx.ex`.
 pub async fn self_update(ctx: &Context, payload: Option<&RawValue>, id: &str, out: &mut Vec<u8>) {
-    let now = stamp();
+    let now = msg::now_stamp();
     let p = match parse_payload(payload) {
         Ok(p) => p,
         Err(text) => return msg::write_response_error(out, id, &text, &now),
@@ -252,7 +252,7 @@ impl Job {
                 message,
                 error,
             },
-            &stamp(),
+            &msg::now_stamp(),
         );
         self.sink.send(Class::Event, frame);
     }
@@ -550,20 +550,6 @@ pub fn spawn_cleanup(ctx: &Context) {
             log::info!("self-update complete: running as {}", c.original_name);
         })
         .detach();
-}
-
-/// Docker's own message for error statuses, the whole error otherwise.
-fn docker_text(e: &docker::Error) -> String {
-    match e {
-        docker::Error::Status { message, .. } => format!("Error response from daemon: {message}"),
-        docker::Error::Stream { message, .. } => message.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn stamp() -> rfc3339::Stamp {
-    let (s, n) = rfc3339::now();
-    rfc3339::nanos(s, n)
 }
 
 #[cfg(test)]

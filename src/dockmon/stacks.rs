@@ -59,11 +59,6 @@ struct ReadErr<'a> {
     error: &'a str,
 }
 
-fn stamp() -> rfc3339::Stamp {
-    let (s, n) = rfc3339::now();
-    rfc3339::nanos(s, n)
-}
-
 fn roots(ctx: &Context, extra: &[PathBuf]) -> Vec<PathBuf> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let mut more = vec![ctx.config.stacks_dir.clone()];
@@ -72,7 +67,7 @@ fn roots(ctx: &Context, extra: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 fn reply<T: Serialize>(out: &mut Vec<u8>, id: &str, payload: &T) {
-    let now = stamp();
+    let now = msg::now_stamp();
     msg::begin_response(out, id);
     // Serializing into a Vec cannot fail for these types.
     let _ = serde_json::to_writer(&mut *out, payload);
@@ -94,7 +89,7 @@ pub async fn scan_compose_dirs(
                 out,
                 id,
                 &format!("invalid scan_compose_dirs payload: {e}"),
-                &stamp(),
+                &msg::now_stamp(),
             )
         }
     };
@@ -151,7 +146,7 @@ pub async fn read_compose_file(
                 out,
                 id,
                 &format!("invalid read_compose_file payload: {e}"),
-                &stamp(),
+                &msg::now_stamp(),
             )
         }
     };

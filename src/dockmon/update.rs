@@ -18,13 +18,13 @@
 //! Memory: the pull is read line by line (`Client::pull`); the layer table and each progress frame
 //! are bounded by `PULL_LAYERS_MAX_COUNT`.
 use super::context::Context;
+use super::error::docker_text;
 use super::msg;
 use crate::docker::pull::{self, Layers, Throttle};
 use crate::docker::recreate::{self, short_id, Plan};
 use crate::docker::{self, Client};
 use crate::limits::*;
 use crate::outbox::Class;
-use crate::rfc3339;
 use async_io::Timer;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -115,7 +115,7 @@ pub async fn update_container(
     id: &str,
     out: &mut Vec<u8>,
 ) {
-    let now = stamp();
+    let now = msg::now_stamp();
     let p = match parse_payload(payload) {
         Ok(p) => p,
         Err(text) => return msg::write_response_error(out, id, &text, &now),
@@ -284,7 +284,7 @@ fn at(stage: &'static str) -> impl Fn(docker::Error) -> Failed {
 impl Job {
     fn event<P: Serialize>(&self, name: &str, payload: P) {
         let mut frame = self.sink.buffer();
-        msg::write_event(&mut frame, name, payload, &stamp());
+        msg::write_event(&mut frame, name, payload, &msg::now_stamp());
         self.sink.send(Class::Event, frame);
     }
 
@@ -631,20 +631,6 @@ impl Job {
 
 fn backup_name(name: &str) -> String {
     format!("{name}{BACKUP_SUFFIX}")
-}
-
-/// Docker's own message for error statuses (as the Go SDK words it), the whole error otherwise.
-fn docker_text(e: &docker::Error) -> String {
-    match e {
-        docker::Error::Status { message, .. } => format!("Error response from daemon: {message}"),
-        docker::Error::Stream { message, .. } => message.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn stamp() -> rfc3339::Stamp {
-    let (s, n) = rfc3339::now();
-    rfc3339::nanos(s, n)
 }
 
 #[cfg(test)]
