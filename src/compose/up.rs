@@ -8,7 +8,7 @@
 //! `down` and `restart` work from the labels alone (`com.docker.compose.project`), so they need no
 //! compose file and also find what an older file created. Images are never pulled here (see
 //! README, known gaps): a missing image fails its service with a message saying so.
-use super::model::{Condition, Project};
+use super::model::{Condition, Project, Resource};
 use super::plan::{self, Where, LABEL_HASH, LABEL_PROJECT, LABEL_SERVICE};
 use crate::docker::{Client, Error};
 use crate::http::request::push_encoded;
@@ -99,10 +99,6 @@ async fn call_json(
     })
 }
 
-fn is_404(e: &Error) -> bool {
-    matches!(e, Error::Status { status: 404, .. })
-}
-
 /// A container of the project as `GET /containers/json` lists it.
 #[derive(Debug, Clone)]
 pub struct Existing {
@@ -165,26 +161,7 @@ async fn ensure_networks(
         progress("creating_networks", "Creating networks");
     }
     for n in &p.networks {
-        let target = format!("/networks/{}", enc(&n.name));
-        match call_json(client, "GET", &target, None).await {
-            Ok(_) => continue,
-            Err(e) if is_404(&e) => {}
-            Err(e) => return Err(format!("network {}: {}", n.name, text(&e))),
-        }
-        if n.external {
-            return Err(format!(
-                "network {} declared as external, but could not be found",
-                n.name
-            ));
-        }
-        call_json(
-            client,
-            "POST",
-            "/networks/create",
-            Some(&plan::network_body(&p.name, n)),
-        )
-        .await
-        .map_err(|e| format!("failed to create network {}: {}", n.name, text(&e)))?;
+        ensure(client, "network", n, || plan::network_body(&p.name, n)).await?;
     }
     Ok(())
 }
@@ -198,27 +175,34 @@ async fn ensure_volumes(
         progress("creating_volumes", "Creating volumes");
     }
     for v in &p.volumes {
-        let target = format!("/volumes/{}", enc(&v.name));
-        match call_json(client, "GET", &target, None).await {
-            Ok(_) => continue,
-            Err(e) if is_404(&e) => {}
-            Err(e) => return Err(format!("volume {}: {}", v.name, text(&e))),
-        }
-        if v.external {
-            return Err(format!(
-                "volume {} declared as external, but could not be found",
-                v.name
-            ));
-        }
-        call_json(
-            client,
-            "POST",
-            "/volumes/create",
-            Some(&plan::volume_body(&p.name, v)),
-        )
-        .await
-        .map_err(|e| format!("failed to create volume {}: {}", v.name, text(&e)))?;
+        ensure(client, "volume", v, || plan::volume_body(&p.name, v)).await?;
     }
+    Ok(())
+}
+
+/// Makes sure the `kind` ("network" or "volume") named by `r` exists: left as it is when Docker has
+/// it, refused when it is external and missing, else created from `body`.
+async fn ensure(
+    client: &Client,
+    kind: &str,
+    r: &Resource,
+    body: impl FnOnce() -> Value,
+) -> Result<(), String> {
+    let target = format!("/{kind}s/{}", enc(&r.name));
+    match call_json(client, "GET", &target, None).await {
+        Ok(_) => return Ok(()),
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(format!("{kind} {}: {}", r.name, text(&e))),
+    }
+    if r.external {
+        return Err(format!(
+            "{kind} {} declared as external, but could not be found",
+            r.name
+        ));
+    }
+    call_json(client, "POST", &format!("/{kind}s/create"), Some(&body()))
+        .await
+        .map_err(|e| format!("failed to create {kind} {}: {}", r.name, text(&e)))?;
     Ok(())
 }
 
@@ -295,7 +279,7 @@ async fn remove_container(client: &Client, id: &str, volumes: bool) -> Result<()
         if volumes { "&v=1" } else { "" }
     );
     match call_json(client, "DELETE", &target, None).await {
-        Err(e) if is_404(&e) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
         other => other.map(|_| ()),
     }
 }
@@ -436,7 +420,7 @@ async fn up_one(
     .await
     {
         Ok(_) => {}
-        Err(e) if is_404(&e) => {
+        Err(e) if e.is_not_found() => {
             return Err(format!(
                 "image {} is not present on this host (this agent does not pull images yet)",
                 s.image
@@ -545,7 +529,7 @@ pub async fn down(
             ..Default::default()
         };
         if let Err(e) = client.stop(&c.id, 10).await {
-            if !is_404(&e) {
+            if !e.is_not_found() {
                 r.error = format!("failed to stop: {}", text(&e));
             }
         }
@@ -561,7 +545,7 @@ pub async fn down(
     let mut failures = Vec::new();
     for n in nets {
         if let Err(e) = call_json(client, "DELETE", &format!("/networks/{}", enc(&n)), None).await {
-            if !is_404(&e) {
+            if !e.is_not_found() {
                 failures.push(format!("network {n}: {}", text(&e)));
             }
         }
@@ -574,7 +558,7 @@ pub async fn down(
             if let Err(e) =
                 call_json(client, "DELETE", &format!("/volumes/{}", enc(&v)), None).await
             {
-                if !is_404(&e) {
+                if !e.is_not_found() {
                     failures.push(format!("volume {v}: {}", text(&e)));
                 }
             }
