@@ -5,7 +5,7 @@ Read this first: the DockMon side of the protocol is in the spec (../shared/spec
 §2.3-2.5 (registration), §3.5 and §4 (the frames an agent sends). This sink implements only what
 an agent needs to keep sending: the RFC 6455 server side (handshake §4.2.2, frames §5.2, ping/pong
 §5.5.2-3, close §5.5.1), the reply to the first `register` frame (spec §2.5) and the server pings
-uvicorn sends every 20 s (spec §2.2). It never sends commands, so an agent only reports.
+uvicorn sends every 20 s (spec §2.2). Of the commands it sends only `list_containers` (below).
 
 Endpoints (one port, 127.0.0.1 by default):
   GET /api/agent/ws          WebSocket, the main agent channel: the first text frame of type
@@ -13,6 +13,9 @@ Endpoints (one port, 127.0.0.1 by default):
                              permanent_token = agent_id, as the backend does)
   GET /api/stats/ws/ingest   WebSocket, the stats-service ingest (spec §4.5): counted as `ingest`
   GET /counters              JSON: cumulative counters since start (the bench diffs two readings)
+
+After auth it sends `list_containers` every --poll seconds (default 10), as DockMon's container poller
+does (spec §2.6: the first one 0.1-2 s after connect), so the reply path is part of a steady agent.
 
 Counters: per frame kind (`register`, `event:container_stats`, `stats`, `response`, `result`, …)
 the number of frames and their payload bytes (the JSON text, what the agent serialised), plus the
@@ -32,6 +35,7 @@ import base64
 import hashlib
 import json
 import signal
+import ssl
 import struct
 import sys
 import time
@@ -41,6 +45,7 @@ WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 HEAD_MAX_BYTES = 16 * 1024
 MESSAGE_MAX_BYTES = 16 * 1024 * 1024  # uvicorn's ws_max_size default (spec §2.2)
 SERVER_PING_INTERVAL_S = 20.0  # uvicorn's ws_ping_interval (spec §2.2)
+POLL_S = 10.0  # --poll: seconds between list_containers commands (DockMon's container poller, spec §2.6)
 EXAMPLE_MAX_CHARS = 600
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -53,6 +58,7 @@ class Counters:
         self.started = time.time()
         self.connections = 0
         self.ingest_connections = 0
+        self.polls = 0
         self.registrations = 0
         self.wire_bytes_in = 0
         self.wire_bytes_out = 0
@@ -78,6 +84,7 @@ class Counters:
             "connections": self.connections,
             "ingest_connections": self.ingest_connections,
             "registrations": self.registrations,
+            "polls": self.polls,
             "wire_bytes_in": self.wire_bytes_in,
             "wire_bytes_out": self.wire_bytes_out,
             "pings_in": self.pings_in,
@@ -132,6 +139,7 @@ class Conn:
         self.writer = writer
         self.channel = channel  # "agent" or "ingest"
         self.registered = False
+        self.poll_task = None
 
     async def send(self, opcode, payload=b""):
         data = frame(opcode, payload)
@@ -168,6 +176,16 @@ class Conn:
             await asyncio.sleep(SERVER_PING_INTERVAL_S)
             await self.send(OP_PING, b"sink")
 
+    async def poller(self):
+        """DockMon's container poller: `list_containers` soon after auth, then every POLL_S (spec §2.6)."""
+        await asyncio.sleep(1)
+        while True:
+            cid = str(uuid.uuid4())
+            cmd = {"type": "command", "command": "list_containers", "id": cid, "correlation_id": cid}
+            COUNTERS.polls += 1
+            await self.send(OP_TEXT, json.dumps(cmd, separators=(",", ":")).encode())
+            await asyncio.sleep(POLL_S)
+
     async def run(self):
         ping_task = asyncio.ensure_future(self.pinger())
         parts, part_op = [], None
@@ -200,6 +218,8 @@ class Conn:
                 await self.on_message(op, message)
         finally:
             ping_task.cancel()
+            if self.poll_task is not None:
+                self.poll_task.cancel()
 
     async def on_message(self, opcode, text):
         if opcode != OP_TEXT:  # the backend closes with 1011 here (spec §2.2); we only count it
@@ -231,6 +251,8 @@ class Conn:
                 "permanent_token": agent_id,
             }
             await self.send(OP_TEXT, json.dumps(reply, separators=(",", ":")).encode())  # as Starlette sends it
+            if POLL_S > 0:
+                self.poll_task = asyncio.ensure_future(self.poller())
 
 
 async def read_head(reader):
@@ -302,8 +324,18 @@ async def main():
     ap = argparse.ArgumentParser(description="DockMon sink for bench/run: accepts agents and counts frames.")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
+    ap.add_argument("--poll", type=float, default=10.0,
+                    help="seconds between list_containers commands after auth, as DockMon's poller sends them (0: never; default 10)")
+    ap.add_argument("--tls-cert", help="serve TLS (wss://, https://) with this certificate chain (PEM)")
+    ap.add_argument("--tls-key", help="the private key of --tls-cert (PEM)")
     args = ap.parse_args()
-    server = await asyncio.start_server(handle, args.host, args.port)
+    global POLL_S
+    POLL_S = args.poll
+    tls = None
+    if args.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+    server = await asyncio.start_server(handle, args.host, args.port, ssl=tls)
     port = server.sockets[0].getsockname()[1]
     print("listening %d" % port, flush=True)
     stop = asyncio.get_running_loop().create_future()

@@ -7,6 +7,7 @@
 //! rfc3339, logging  time stamps into stack buffers; text or JSON log lines
 //! stats             a container's stats sample (either source) and the payload numbers from two
 //! procfs            small local files: one capped reader, path building, decimals, byte helpers
+//! textmem           gives the executable's pages a steady agent does not use back to the kernel
 //! http              HTTP/1.1 wire: request heads, response heads, body decoders, one connection
 //! ws                WebSocket wire (RFC 6455, client side) and its connection
 //! dns, tls          host names → addresses without blocking; the rustls client configuration
@@ -52,6 +53,7 @@ pub mod proxy;
 pub mod rfc3339;
 pub mod sampler;
 pub mod stats;
+pub mod textmem;
 pub mod tls;
 pub mod token;
 pub mod ws;

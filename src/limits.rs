@@ -100,6 +100,20 @@ pub const API_VERSION_ONE_SHOT: (u16, u16) = (1, 41);
 /// Default `snapshot` window between the two samples that give CPU %.
 pub const SNAPSHOT_WINDOW_DEFAULT_MS: u64 = 1_000;
 
+// ---- Resident text (issue 18, `textmem`) --------------------------------------------------------------
+
+/// Stack buffer `textmem::release` reads /proc/self/maps through, whole lines at a time. The agent's
+/// maps are about 25 lines of under 130 bytes; a longer line (a path of kilobytes) is skipped, and it
+/// cannot be one of the executable's mappings we look for only if its path is that long.
+pub const TEXT_MAPS_READ_BYTES: usize = 4 * 1024;
+/// First release of the start-up code's pages: registration, the first container list and the first
+/// stats round are over by then on every board.
+pub const TEXT_RELEASE_FIRST_S: u64 = 30;
+/// Then once a minute: the pages a rare command (update, compose, shell, management) faulted in are
+/// given back within a minute of it, and the steady code faults its few windows back in from the page
+/// cache, a dozen minor faults.
+pub const TEXT_RELEASE_EVERY_S: u64 = 60;
+
 // ---- The sampler -------------------------------------------------------------------------------------
 
 /// Container starts and stops (from Docker's events) waiting for the sampler. When full, a change is
@@ -167,6 +181,14 @@ pub const NETWORKS_BODY_MAX_BYTES: usize = 256 * 1024;
 /// container, so 1 MiB covers several hundred containers with large environments. Past it `Env`, then
 /// `StartedAt` and the digests are left out (`docker::list` states the order).
 pub const LIST_EXTRAS_MAX_BYTES: usize = 1024 * 1024;
+/// Room made in the `list_containers` reply beyond the next element when it is full: growing in
+/// 16 KiB steps keeps the reply's buffer within 16 KiB of its size (doubling would leave up to half
+/// of it unused, at the heap's high-water mark). The steps cost a realloc per ~15 containers, every
+/// few seconds at most.
+pub const LIST_REPLY_GROW_BYTES: usize = 16 * 1024;
+/// What one element may add to Docker's (`RepoDigests`, `StartedAt` and a typical `Env`); a larger
+/// environment grows the buffer the usual way.
+pub const LIST_REPLY_ELEMENT_EXTRA_BYTES: usize = 4 * 1024;
 /// The `logs` text of one `get_logs` reply. DockMon's backend clamps `tail` to 10000 lines (spec 3.4):
 /// at about 100 bytes a line that is 1 MiB, and a Pi should hold no more. Past it the oldest whole lines
 /// are dropped (`docker::logs`). At the peak, while the text is assembled beside the two stream buffers

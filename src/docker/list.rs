@@ -184,6 +184,12 @@ impl Client {
         // Each element is handled as soon as it is complete (its inspects go over other
         // connections), so Docker's answer is never held whole next to the reply.
         while let Some(element) = list.next().await? {
+            // The reply grows in steps, not by doubling: 130 KB of list would otherwise sit in a
+            // 256 KB buffer at the heap's high-water mark (issue 18).
+            let room = element.len() + LIST_REPLY_ELEMENT_EXTRA_BYTES;
+            if out.capacity() - out.len() < room {
+                out.reserve_exact(room + LIST_REPLY_GROW_BYTES);
+            }
             if count > 0 {
                 out.push(b',');
             }

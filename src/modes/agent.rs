@@ -26,7 +26,8 @@ use crate::dockmon::timing::Backoff;
 use crate::limits::{
     COMMANDS_WAITING_MAX_BYTES, COMMANDS_WAITING_MAX_COUNT, DOCKMON_CLOSE_TIMEOUT_MS,
     DOCKMON_CONNECT_TIMEOUT_MS, DOCKMON_WRITE_TIMEOUT_MS, FACTS_RETRY_INITIAL_MS,
-    FACTS_RETRY_MAX_MS, HOST_STATS_INTERVAL_MS, LARGE_REPLIES_AT_ONCE_COUNT,
+    FACTS_RETRY_MAX_MS, HOST_STATS_INTERVAL_MS, LARGE_REPLIES_AT_ONCE_COUNT, TEXT_RELEASE_EVERY_S,
+    TEXT_RELEASE_FIRST_S,
 };
 use crate::outbox::{Class, Outbox, COMMANDS_IN_FLIGHT_MAX, OUTBOX_SPARE_BYTES};
 use crate::sampler::driver::{Change, Changes, Driver, Report};
@@ -215,6 +216,7 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
     crate::dockmon::selfupdate::spawn_cleanup(&ctx);
     #[cfg(feature = "count-alloc")]
     ex.spawn(crate::alloc::report_on_sigusr1()).detach();
+    ex.spawn(release_text()).detach();
     let mode = identity::detect_mode(
         std::path::Path::new("/proc"),
         std::env::var("HOSTNAME").ok().as_deref(),
@@ -659,6 +661,27 @@ async fn connect(
     )
     .await
     .map_err(SessionError::Upgrade)
+}
+
+/// Gives the pages of code the steady agent does not run back, after start-up and then every minute
+/// (`textmem` says why). A failure is logged once and ends the task: it only costs memory.
+async fn release_text() {
+    let mut wait = TEXT_RELEASE_FIRST_S;
+    loop {
+        Timer::after(Duration::from_secs(wait)).await;
+        wait = TEXT_RELEASE_EVERY_S;
+        match crate::textmem::release() {
+            Ok(r) => log::trace!(
+                "released {} mappings ({} bytes) of the executable",
+                r.mappings,
+                r.bytes
+            ),
+            Err(e) => {
+                log::debug!("cannot give the executable's unused pages back: {e}");
+                return;
+            }
+        }
+    }
 }
 
 /// Connects over TCP to the server (directly, or through the HTTP proxy the environment names for
