@@ -106,7 +106,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::limits::CONTAINER_ID_MAX_BYTES;
-use crate::procfs::{decimal, fields, lines, number, read_capped, set_path};
+use crate::procfs::{self, decimal, fields, lines, number, read_capped, set_path};
 use crate::stats::Sample;
 
 /// Most bytes read from one file. The files that grow are lists: `io.stat` (about 110 bytes per
@@ -456,10 +456,12 @@ impl CgroupSource {
         let meminfo = proc_dir.join("meminfo");
         let mut buf = Vec::new();
         let mem_total_bytes = match read_capped(&meminfo, &mut buf, FILE_MAX_BYTES) {
-            Ok(_) => parse_meminfo_total(&buf).map_err(|what| Unavailable::Parse {
-                path: meminfo.clone(),
-                what,
-            })?,
+            Ok(whole) => procfs::parse_meminfo(&buf, whole)
+                .and_then(|m| mem_total_bytes(&m))
+                .map_err(|what| Unavailable::Parse {
+                    path: meminfo.clone(),
+                    what,
+                })?,
             Err(source) => {
                 return Err(Unavailable::Read {
                     path: meminfo,
@@ -534,7 +536,9 @@ impl CgroupSource {
             path: path.clone(),
             source,
         })?;
-        let stat = parse_proc_stat(buf, whole).map_err(|what| parse_error(path, what))?;
+        let stat = procfs::parse_stat(buf, whole)
+            .and_then(|s| docker_proc_stat(&s))
+            .map_err(|what| parse_error(path, what))?;
 
         let (usage, limit, mem_stat, io, pids) = match &self.tree {
             Tree::V1 {
@@ -788,7 +792,7 @@ impl CgroupSource {
                 limit: FILE_MAX_BYTES,
             });
         }
-        parse_net_dev(buf).map_err(|what| parse_error(path, what))
+        docker_net(buf).map_err(|what| parse_error(path, what))
     }
 }
 
