@@ -86,8 +86,9 @@ pub fn pread_capped<'b>(
     })
 }
 
-/// The first size [`pread_capped`] gives an empty buffer: the largest file a warm cgroup sample reads is
-/// `memory.stat` (about 1.5 KiB on v2, 3.5 KiB on v1 with its `total_*` half), so one step covers it.
+/// The first size [`pread_capped`] gives an empty buffer: the largest file a cgroup sample reads is
+/// `memory.stat` or `/proc/stat` (757 and 1,203 bytes on the 2-CPU cgroup v1 test host; about 1.5 KiB and
+/// 2 KiB on a 4-CPU Pi with cgroup v2), so one step covers them and one `pread` reads each.
 const PREAD_FIRST_BYTES: usize = 4 * 1024;
 
 /// The longest valid UTF-8 prefix of `bytes` (these files are ASCII; this only guards against a cut or
