@@ -86,10 +86,11 @@ pub fn pread_capped<'b>(
     })
 }
 
-/// The first size [`pread_capped`] gives an empty buffer: the largest file a cgroup sample reads is
-/// `memory.stat` or `/proc/stat` (757 and 1,203 bytes on the 2-CPU cgroup v1 test host; about 1.5 KiB and
-/// 2 KiB on a 4-CPU Pi with cgroup v2), so one step covers them and one `pread` reads each.
-const PREAD_FIRST_BYTES: usize = 4 * 1024;
+/// The first size [`pread_capped`] gives an empty buffer, which then doubles as needed. The files a cgroup
+/// sample reads are at most `/proc/stat` (1,203 bytes on the 2-CPU cgroup v1 test host; about 70 bytes
+/// more per CPU) and `memory.stat` (757 bytes there, about 1.5 KiB on cgroup v2): 2 KiB reads each in
+/// one `pread` on a small board and keeps the worker's buffer where `read_to_end` left it before.
+const PREAD_FIRST_BYTES: usize = 2 * 1024;
 
 /// The longest valid UTF-8 prefix of `bytes` (these files are ASCII; this only guards against a cut or
 /// junk).
@@ -326,6 +327,179 @@ mod tests {
         assert!(!read_capped(&path, &mut buf, 4).unwrap());
         assert_eq!(buf, b"0123");
         assert!(read_capped(&dir.join("missing"), &mut buf, 4).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn fixture(rel: &str) -> Vec<u8> {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(rel),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn parse_stat_table() {
+        type Case = (
+            &'static [u8],
+            bool,
+            Result<([u64; 8], u32, bool), &'static str>,
+        );
+        let cases: &[Case] = &[
+            (
+                b"cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 1 2 3 4 5 6 7 8\nintr 1\n",
+                true,
+                Ok(([1, 2, 3, 4, 5, 6, 7, 8], 1, true)),
+            ),
+            // No steal (before 2.6.11): it reads 0.
+            (
+                b"cpu  1 2 3 4 5 6 7\n",
+                true,
+                Ok(([1, 2, 3, 4, 5, 6, 7, 0], 0, true)),
+            ),
+            // A prefix: only lines with their newline; the cpu lines did not end inside it.
+            (
+                b"cpu  1 2 3 4 5 6 7 8\ncpu0 1",
+                false,
+                Ok(([1, 2, 3, 4, 5, 6, 7, 8], 0, false)),
+            ),
+            (
+                b"cpu  1 2 3 4 5 6 7 8\ncpu0 1\nintr 1\n",
+                false,
+                Ok(([1, 2, 3, 4, 5, 6, 7, 8], 1, true)),
+            ),
+            (b"cpu  1 2 3 4 5 6 7 8", false, Err("aggregate `cpu ` line")),
+            (
+                b"cpu  1 2 3 4 5 6\n",
+                true,
+                Err("seven numeric counters on the `cpu ` line"),
+            ),
+            (
+                b"cpu  1 2 3 4 5 6 7 -8\n",
+                true,
+                Err("seven numeric counters on the `cpu ` line"),
+            ),
+            (
+                b"intr 1\ncpu  1 2 3 4 5 6 7\n",
+                true,
+                Err("aggregate `cpu ` line"),
+            ),
+            (b"", true, Err("aggregate `cpu ` line")),
+        ];
+        for (text, whole, want) in cases {
+            let got =
+                parse_stat(text, *whole).map(|s| (s.cpu, s.online_cpus, s.cpu_lines_complete));
+            assert_eq!(got, *want, "{:?}", String::from_utf8_lossy(text));
+        }
+        // The recorded hosts of both readers' fixtures.
+        for (rel, cpus) in [
+            ("host/vm/t0/proc/stat", 2),
+            ("host/pi/t0/host/proc/stat", 4),
+            ("host/old-kernel/proc/stat", 2),
+            ("cgroup/v1/proc/stat", 2),
+            ("cgroup/v2-systemd/proc/stat", 4),
+        ] {
+            let text = fixture(rel);
+            let whole = parse_stat(&text, true).unwrap();
+            assert_eq!(whole.online_cpus, cpus, "{rel}");
+            // Every prefix is an error or the same counters.
+            for cut in 0..=text.len() {
+                if let Ok(s) = parse_stat(&text[..cut], false) {
+                    assert_eq!(s.cpu, whole.cpu, "{rel} cut at {cut}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn parse_meminfo_table() {
+        type Case = (
+            &'static [u8],
+            bool,
+            Result<(Option<u64>, Option<u64>), &'static str>,
+        );
+        let cases: &[Case] = &[
+            (
+                b"MemTotal: 100 kB\nMemFree: 5 kB\nMemAvailable: 40 kB\n",
+                true,
+                Ok((Some(100), Some(40))),
+            ),
+            (
+                b"MemTotal: 100 kB\nMemFree: 5 kB\n",
+                true,
+                Ok((Some(100), None)),
+            ),
+            (b"MemTotal: 4", true, Ok((Some(4), None))),
+            (b"MemTotal: 4", false, Ok((None, None))),
+            (b"MemTotal: x kB\n", true, Err("numeric MemTotal")),
+            (
+                b"MemTotal: 1 kB\nMemAvailable:\n",
+                true,
+                Err("numeric MemAvailable"),
+            ),
+            (b"MemTotalx: 1 kB\n", true, Ok((None, None))),
+        ];
+        for (text, whole, want) in cases {
+            let got = parse_meminfo(text, *whole).map(|m| (m.total_kib, m.available_kib));
+            assert_eq!(got, *want, "{:?}", String::from_utf8_lossy(text));
+        }
+        let vm = parse_meminfo(&fixture("host/vm/t0/proc/meminfo"), true).unwrap();
+        assert_eq!(
+            (vm.total_kib, vm.available_kib),
+            (Some(24684084), Some(23915812))
+        );
+        let v1 = parse_meminfo(&fixture("cgroup/v1/proc/meminfo"), true).unwrap();
+        assert_eq!(v1.total_kib, Some(24684084));
+    }
+
+    #[test]
+    fn parse_net_dev_lines() {
+        let text = fixture("cgroup/v1/proc/15914/net/dev");
+        let devs: Vec<_> = parse_net_dev(&text).collect::<Result<_, _>>().unwrap();
+        let names: Vec<&[u8]> = devs.iter().map(|d| d.name).collect();
+        assert_eq!(names, [&b"lo"[..], b"eth0"]);
+        assert_eq!((devs[1].rx_bytes, devs[1].tx_bytes), (586, 0));
+        let head = b"Inter-|   Receive |  Transmit\n face |bytes packets|bytes packets\n";
+        let bad = [head.as_slice(), b"  eth0 1 0 0 0 0 0 0 0 1 0 0 0 0 0 0 0\n"].concat();
+        assert_eq!(
+            parse_net_dev(&bad).next(),
+            Some(Err("`name: counters` lines"))
+        );
+        let short = [head.as_slice(), b"  eth0: 1 2 3\n"].concat();
+        assert_eq!(
+            parse_net_dev(&short).next(),
+            Some(Err("numeric rx and tx byte counters"))
+        );
+        assert_eq!(parse_net_dev(head).count(), 0);
+    }
+
+    #[test]
+    fn pread_capped_rereads_from_offset_zero() {
+        let dir = std::env::temp_dir().join(format!("procfs-pread-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        let long: Vec<u8> = (0..5000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        std::fs::write(&path, &long).unwrap();
+        let file = File::open(&path).unwrap();
+        let mut buf = Vec::new();
+        for end in [End::Eof, End::Short] {
+            // Grows past the first size, twice over the same descriptor.
+            for _ in 0..2 {
+                let (text, whole) = pread_capped(&file, &mut buf, 8192, end).unwrap();
+                assert!(whole);
+                assert_eq!(text, &long[..]);
+            }
+            let (text, whole) = pread_capped(&file, &mut buf, 4999, end).unwrap();
+            assert!(!whole);
+            assert_eq!(text, &long[..4999]);
+            let (text, whole) = pread_capped(&file, &mut buf, 5000, end).unwrap();
+            assert!(whole && text.len() == 5000);
+        }
+        // The file changes under the open descriptor: the next read sees the new bytes.
+        std::fs::write(&path, b"42\n").unwrap();
+        let (text, whole) = pread_capped(&file, &mut buf, 8192, End::Short).unwrap();
+        assert_eq!((text, whole), (&b"42\n"[..], true));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

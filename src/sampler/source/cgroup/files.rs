@@ -137,3 +137,23 @@ impl Drop for Files {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_set_is_a_few_bytes() {
+        // The module doc's figure: eight descriptors and a PID.
+        assert!(core::mem::size_of::<Files>() <= 40);
+        let f = Files::default();
+        assert!(!f.is_open());
+        assert_eq!(f.count(), 0);
+    }
+
+    #[test]
+    fn the_budget_is_under_the_ceiling() {
+        let n = raise_nofile();
+        assert!(n <= CGROUP_KEPT_FILES_MAX_COUNT);
+    }
+}

@@ -12,9 +12,14 @@
 //! borrowed bytes).
 //!
 //! Must not: call libc (the crate forbids `unsafe`; everything comes from `/proc` and `/sys`), log above
-//! `debug!` (the sampler decides what a failed sample means), keep anything per container, or allocate on
-//! the sampling path: files are read into the caller's buffer and paths are built in one `PathBuf` the
-//! source allocates once at [`CgroupSource::detect`].
+//! `debug!` (the sampler decides what a failed sample means), hold per-container state of its own, or
+//! allocate on the sampling path: files are read into the caller's buffer and paths are built in one
+//! `PathBuf` the source allocates once at [`CgroupSource::detect`].
+//!
+//! Kept files (issue 18): [`CgroupSource::sample_kept`] keeps a container's open files in a [`Files`]
+//! the caller owns (the sampler's table row), and re-reads them with `pread` from offset 0: a warm sample
+//! opens, closes and looks up nothing. `/proc/stat` is opened once, at [`CgroupSource::detect`]. The
+//! `files` module says what that costs and how the count of open descriptors is bounded.
 //!
 //! # Where each field comes from, and what Docker does
 //!
@@ -75,7 +80,8 @@
 //! is dockerd's view of the container's init process (inspect `State.Pid`): we check that PID 2 is
 //! `kthreadd`, which only the initial PID namespace shows.
 //!
-//! A container's cgroup directory is found per sample, trying in turn (the layout that worked last
+//! A container's cgroup directory is found when its files are opened (its first sample, or after a kept
+//! file failed), trying in turn (the layout that worked last
 //! first, so a hit costs no extra file): `docker/<id>` (cgroupfs driver), `system.slice/docker-<id>.scope`
 //! (systemd driver), and the path in `<proc>/<pid>/cgroup` (any other layout: rootless Docker's
 //! `user.slice/…/docker-<id>.scope`, a `--cgroup-parent`, Docker in Docker), accepted only when it names
@@ -86,7 +92,11 @@
 //! - A file is read whole, at most [`FILE_MAX_BYTES`]; a bigger file is an [`Error::TooLarge`], never a
 //!   silently short sum (a cut `io.stat` or `net/dev` would drop devices). `/proc/stat` is the exception:
 //!   its long `intr` line follows the `cpu` lines we need, so a prefix is read and must hold every `cpu`
-//!   line. Nothing is kept per container, so there is no policy when full.
+//!   line.
+//! - A number is never read from a stale file: a kept file that fails (a removed cgroup answers
+//!   `ENODEV`), fails to parse, or belongs to another PID drops the whole set, and the sample is taken
+//!   from the paths again. When the descriptor budget is full, a container's files are closed after its
+//!   sample instead of kept (`files` module doc).
 //! - Parsers never panic on any bytes; sums saturate at `u64::MAX`; a number that does not fit in a `u64`
 //!   is a parse error.
 //! - Samples taken while the container runs are consistent with Docker's within the timing of the reads:
