@@ -6,7 +6,8 @@
 //! that decision belongs to the caller, [`HostPaths::is_host_mount`] tells it which case it has).
 //!
 //! Owns:
-//! - the pure parsers [`parse_proc_stat`] and [`parse_meminfo`], and the interface filter
+//! - the spec §4.4 sums of `/proc/stat` ([`CpuTimes::of`]; the parsers of `/proc/stat` and
+//!   `/proc/meminfo` are `procfs`'s, shared with the cgroup source), and the interface filter
 //!   [`is_counted_interface`];
 //! - [`HostPaths`]: where the files are (`/host/proc` + `/host/sys` or `/sys`, or `/proc` + `/sys`), and why;
 //! - [`Reader`]: one [`Reading`] of every counter, from the files under those paths;
@@ -47,7 +48,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::procfs::{read_capped, set_path, utf8_prefix};
+use crate::procfs::{self, read_capped, set_path};
 
 /// Interfaces tracked in one reading. A Raspberry Pi has `eth0` and `wlan0`; VPNs (`wg0`,
 /// `tailscale0`), a USB gadget (`usb0`), VLANs and bonds add a few. Container plumbing (`veth*`, `br-*`,
@@ -87,62 +88,25 @@ pub struct CpuTimes {
     pub idle: u64,
 }
 
-/// Lines of `text` whose newline is present: a read cut at [`PROC_READ_MAX_BYTES`] may end in the
-/// middle of a line, and a half number must not be taken for a whole one.
-fn complete_lines(text: &str) -> impl Iterator<Item = &str> {
-    text.split_inclusive('\n')
-        .filter_map(|l| l.strip_suffix('\n'))
-}
-
-/// Parses the aggregate `cpu ` line of `/proc/stat` (`proc(5)`): `cpu  user nice system idle iowait irq
-/// softirq steal guest guest_nice`.
-///
-/// `text` may be a prefix of the file; only a line whose newline is present counts. The first seven
-/// fields must be present and numeric (every kernel since 2.6.0); `steal` (2.6.11) counts when present,
-/// `guest` and `guest_nice` are already inside `user` and `nice` and are ignored. Returns `None` when
-/// there is no such complete line or a field is not a number.
-pub fn parse_proc_stat(text: &str) -> Option<CpuTimes> {
-    let line = complete_lines(text).find(|l| l.starts_with("cpu "))?;
-    let mut fields = line["cpu ".len()..].split_ascii_whitespace();
-    let mut v = [0u64; 8];
-    for (i, slot) in v.iter_mut().enumerate() {
-        match fields.next() {
-            Some(f) => *slot = f.parse().ok()?,
-            // steal (index 7) is optional: kernels before 2.6.11 do not have it.
-            None if i == 7 => break,
-            None => return None,
+impl CpuTimes {
+    /// The spec §4.4 sums of a `/proc/stat` reading ([`procfs::parse_stat`]): all eight counters
+    /// (steal included, 0 on kernels without it) and idle + iowait.
+    pub fn of(stat: &procfs::Stat) -> CpuTimes {
+        let [_, _, _, idle, iowait, ..] = stat.cpu;
+        CpuTimes {
+            total: stat.cpu.iter().fold(0u64, |a, &x| a.saturating_add(x)),
+            idle: idle.saturating_add(iowait),
         }
     }
-    let [user, nice, system, idle, iowait, irq, softirq, steal] = v;
-    let total = [user, nice, system, idle, iowait, irq, softirq, steal]
-        .iter()
-        .fold(0u64, |a, &x| a.saturating_add(x));
-    Some(CpuTimes {
-        total,
-        idle: idle.saturating_add(iowait),
-    })
 }
 
-/// Parses `MemTotal` and `MemAvailable` from `/proc/meminfo`, in KiB as the file states them
-/// (`MemTotal:  24684084 kB`). Returns `(total, available)`.
-///
-/// `text` may be a prefix of the file; only lines whose newline is present count. `None` when either
-/// key is missing (`MemAvailable` exists since Linux 3.14), not a number, or `MemTotal` is 0.
-pub fn parse_meminfo(text: &str) -> Option<(u64, u64)> {
-    let (mut total, mut available) = (None, None);
-    for line in complete_lines(text) {
-        let mut fields = line.split_ascii_whitespace();
-        let slot = match fields.next() {
-            Some("MemTotal:") => &mut total,
-            Some("MemAvailable:") => &mut available,
-            _ => continue,
-        };
-        *slot = Some(fields.next()?.parse::<u64>().ok()?);
-        if let (Some(t), Some(a)) = (total, available) {
-            return (t > 0).then_some((t, a));
-        }
+/// `(MemTotal, MemAvailable)` in KiB from a `/proc/meminfo` reading ([`procfs::parse_meminfo`]): `None`
+/// when either is missing (`MemAvailable` exists since Linux 3.14) or `MemTotal` is 0.
+pub fn mem_kib(m: &procfs::Meminfo) -> Option<(u64, u64)> {
+    match (m.total_kib, m.available_kib) {
+        (Some(total), Some(available)) if total > 0 => Some((total, available)),
+        _ => None,
     }
-    None
 }
 
 /// Whether an interface's traffic counts towards `net_bytes_per_sec` by its name (spec §4.4): not `lo`
@@ -343,16 +307,15 @@ impl Reader {
     /// `<sys>/class/net`. Fails if one of the two proc files or the `class/net` directory cannot be read
     /// or parsed; an interface whose files cannot be read is left out (it may have just gone away).
     pub fn read(&mut self) -> Result<Reading, Error> {
-        let cpu = {
-            let text = self.read_proc("stat")?;
-            parse_proc_stat(text)
-        }
-        .ok_or_else(|| self.parse_error("stat", "complete aggregate `cpu ` line"))?;
-        let (mem_total_kib, mem_available_kib) = {
-            let text = self.read_proc("meminfo")?;
-            parse_meminfo(text)
-        }
-        .ok_or_else(|| self.parse_error("meminfo", "MemTotal above 0 and MemAvailable"))?;
+        // Only lines whose newline was read count (`whole` false): a cut never becomes a number.
+        let cpu = procfs::parse_stat(self.read_proc("stat")?, false)
+            .map(|stat| CpuTimes::of(&stat))
+            .map_err(|_| self.parse_error("stat", "complete aggregate `cpu ` line"))?;
+        let (mem_total_kib, mem_available_kib) =
+            procfs::parse_meminfo(self.read_proc("meminfo")?, false)
+                .ok()
+                .and_then(|m| mem_kib(&m))
+                .ok_or_else(|| self.parse_error("meminfo", "MemTotal above 0 and MemAvailable"))?;
         let net = self.read_net()?;
         Ok(Reading {
             cpu,
@@ -362,11 +325,11 @@ impl Reader {
         })
     }
 
-    fn read_proc(&mut self, name: &str) -> Result<&str, Error> {
+    fn read_proc(&mut self, name: &str) -> Result<&[u8], Error> {
         set_path(&mut self.path, &self.paths.proc_dir, &[name]);
         match read_capped(&self.path, &mut self.buf, PROC_READ_MAX_BYTES) {
             // A cut read is fine: the parsers take only complete lines.
-            Ok(_) => Ok(utf8_prefix(&self.buf)),
+            Ok(_) => Ok(&self.buf),
             Err(source) => Err(Error::Read {
                 path: self.path.clone(),
                 source,
@@ -608,6 +571,21 @@ mod tests {
 
     fn cpu(total: u64, idle: u64) -> CpuTimes {
         CpuTimes { total, idle }
+    }
+
+    /// What [`Reader::read`] takes from `/proc/stat`: the shared parser on a possibly cut read, then
+    /// the spec §4.4 sums.
+    fn parse_proc_stat(text: &str) -> Option<CpuTimes> {
+        procfs::parse_stat(text.as_bytes(), false)
+            .ok()
+            .map(|s| CpuTimes::of(&s))
+    }
+
+    /// What [`Reader::read`] takes from `/proc/meminfo`.
+    fn parse_meminfo(text: &str) -> Option<(u64, u64)> {
+        procfs::parse_meminfo(text.as_bytes(), false)
+            .ok()
+            .and_then(|m| mem_kib(&m))
     }
 
     #[test]

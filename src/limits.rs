@@ -452,3 +452,17 @@ pub const SELF_UPDATE_NO_HEALTHCHECK_S: u64 = 5;
 pub const SELF_UPDATE_OLD_STOP_S: u32 = 10;
 /// Pause between the `complete` progress event and closing the connection, so the outbox writes it.
 pub const SELF_UPDATE_RETIRE_DELAY_MS: u64 = 500;
+
+// ---- The cgroup source's kept files (issue 18) -----------------------------------------------------
+
+/// File descriptors the cgroup source keeps open between samples, at most (`sampler::source::cgroup`
+/// keeps each container's cgroup files and `net/dev` open and re-reads them with `pread`). A container
+/// takes 7 (8 on a cgroup v1 kernel with CFQ); 4,096 covers a 512-container table at 8 each. Each kept
+/// file also holds about 4.5 KiB of kernel memory (its `struct file` and `seq_file` page). Past this, or
+/// past the soft `RLIMIT_NOFILE` less [`FD_RESERVE_COUNT`], containers are sampled by open, read, close.
+pub const CGROUP_KEPT_FILES_MAX_COUNT: usize = 4_096;
+/// File descriptors the cgroup source leaves free under the soft `RLIMIT_NOFILE` for everything else:
+/// the Docker connection pool (`IDLE_CONN_MAX_COUNT`), the DockMon connection, shell sessions, compose,
+/// health checks, the reactor's epoll and timer descriptors, logs. 256 is several times what a busy agent
+/// holds (`ls /proc/<pid>/fd` of an agent at 100 containers with the Docker source: about 20).
+pub const FD_RESERVE_COUNT: usize = 256;

@@ -27,6 +27,71 @@ pub fn read_capped(path: &Path, buf: &mut Vec<u8>, cap: usize) -> io::Result<boo
     }
 }
 
+/// How [`pread_capped`] knows it has reached the end of a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// A read that returns 0 bytes: always right, one more system call per file.
+    Eof,
+    /// A read that returns fewer bytes than asked for. Right for files the kernel renders as one record
+    /// (every cgroup file that is not a PID list: kernfs `seq_show` files; `/proc/stat`, a `single_open`
+    /// file): `seq_read_iter` renders the whole record, growing its buffer, and copies as much as the
+    /// reader asked for. Wrong for files of many records (`net/dev`, one per interface), which a read
+    /// returns one page at a time.
+    Short,
+}
+
+/// Reads `file` from offset 0 (`pread`, so a file kept open is re-read without seeking or reopening) into
+/// `buf`, at most `cap` bytes. Returns the bytes read and whether that is the whole file (`false`: the
+/// file is longer than `cap` and the bytes are its first `cap`). `end` says how the end is recognised.
+///
+/// `buf` is resized (zero-filled) only when it must grow, and keeps its length for the next read: once it
+/// has grown to the largest file, reading allocates and clears nothing. Only the returned slice is the
+/// file's; the rest of `buf` is stale bytes.
+pub fn pread_capped<'b>(
+    file: &File,
+    buf: &'b mut Vec<u8>,
+    cap: usize,
+    end: End,
+) -> io::Result<(&'b [u8], bool)> {
+    use std::os::unix::fs::FileExt;
+    // One byte past the cap tells a whole file of exactly `cap` bytes from a longer one.
+    let limit = cap + 1;
+    let mut n = 0;
+    loop {
+        if n == buf.len() {
+            if n >= limit {
+                break;
+            }
+            let grown = (n * 2).clamp(PREAD_FIRST_BYTES, limit);
+            buf.resize(grown, 0);
+        }
+        let want = buf.len() - n;
+        // `n` is at most `limit`, a small named constant: the cast cannot truncate.
+        match file.read_at(&mut buf[n..], n as u64) {
+            Ok(0) => break,
+            Ok(k) => {
+                n += k;
+                if end == End::Short && k < want {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(if n > cap {
+        (&buf[..cap], false)
+    } else {
+        (&buf[..n], true)
+    })
+}
+
+/// The first size [`pread_capped`] gives an empty buffer, which then doubles as needed. The files a cgroup
+/// sample reads are at most `/proc/stat` (1,203 bytes on the 2-CPU cgroup v1 test host; about 70 bytes
+/// more per CPU) and `memory.stat` (757 bytes there, about 1.5 KiB on cgroup v2): 2 KiB reads each in
+/// one `pread` on a small board and keeps the worker's buffer where `read_to_end` left it before.
+const PREAD_FIRST_BYTES: usize = 2 * 1024;
+
 /// The longest valid UTF-8 prefix of `bytes` (these files are ASCII; this only guards against a cut or
 /// junk).
 pub fn utf8_prefix(bytes: &[u8]) -> &str {
@@ -65,6 +130,144 @@ pub fn decimal(mut n: u64) -> heapless::String<20> {
         let _ = s.push(char::from(d));
     }
     s
+}
+
+// ---- The shared procfs parsers (`/proc/stat`, `/proc/meminfo`, `/proc/<pid>/net/dev`) -----------------
+//
+// One parser per file, for both readers: host stats (`host`, spec §4.4) and the cgroup source
+// (`sampler::source::cgroup`, Docker's rules). Each returns the raw counters; the reader applies its own
+// rule to them (which `cpu` counters count, KiB or bytes). Pure functions over borrowed bytes: no
+// allocation, no I/O; a value that does not fit a `u64` is an error, sums are left to the caller.
+
+/// The head of `/proc/stat` (`proc(5)`): the aggregate `cpu ` line and the per-CPU lines after it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stat {
+    /// The first eight counters of the aggregate `cpu ` line, in `USER_HZ` ticks: user, nice, system,
+    /// idle, iowait, irq, softirq, steal. Kernels before 2.6.11 print no steal: it reads 0. `guest` and
+    /// `guest_nice` are already inside `user` and `nice` and are not kept.
+    pub cpu: [u64; 8],
+    /// `cpuN` lines before the first line that does not start with `cpu` (the kernel prints one per
+    /// online CPU, right after the aggregate line).
+    pub online_cpus: u32,
+    /// Whether the `cpu` lines end inside the text: a complete line that is not a `cpu` line follows
+    /// them, or the text is the whole file. A prefix that stops inside them may miss CPUs.
+    pub cpu_lines_complete: bool,
+}
+
+/// Parses the `cpu` lines at the head of `/proc/stat`.
+///
+/// `whole` says whether `text` is the whole file; if not, it is a prefix (a capped read: the `intr` line
+/// alone is kilobytes) and only lines whose newline is in `text` count, so a cut never turns into a
+/// short number. Counting stops at the first line that does not start with `cpu` (as moby and glibc
+/// count online CPUs). The aggregate line needs seven numeric counters (every kernel since 2.6.0); an
+/// eighth (steal) must be numeric when present. Errors name what is missing.
+pub fn parse_stat(text: &[u8], whole: bool) -> Result<Stat, &'static str> {
+    let text = if whole { text } else { complete_lines_of(text) };
+    let mut out = Stat {
+        cpu_lines_complete: whole,
+        ..Stat::default()
+    };
+    let mut aggregate = false;
+    for line in lines(text) {
+        // moby: `if len(line) < 4 || line[:3] != "cpu" { break }`.
+        if line.len() < 4 || &line[..3] != b"cpu" {
+            out.cpu_lines_complete = true;
+            break;
+        }
+        if line[3] == b' ' {
+            let mut counters = fields(&line[3..]);
+            for (i, slot) in out.cpu.iter_mut().enumerate() {
+                match counters.next() {
+                    Some(f) => {
+                        *slot = number(f).ok_or("seven numeric counters on the `cpu ` line")?
+                    }
+                    // steal (the eighth) is optional: kernels before 2.6.11 do not have it.
+                    None if i == 7 => break,
+                    None => return Err("seven numeric counters on the `cpu ` line"),
+                }
+            }
+            aggregate = true;
+        } else if line[3].is_ascii_digit() {
+            out.online_cpus = out.online_cpus.saturating_add(1);
+        }
+    }
+    if aggregate {
+        Ok(out)
+    } else {
+        Err("aggregate `cpu ` line")
+    }
+}
+
+/// The two keys of `/proc/meminfo` the readers use, in KiB as the file states them (`kB` means KiB);
+/// `None` when the key is absent (`MemAvailable` exists since Linux 3.14).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Meminfo {
+    /// `MemTotal`.
+    pub total_kib: Option<u64>,
+    /// `MemAvailable`.
+    pub available_kib: Option<u64>,
+}
+
+/// Parses `MemTotal` and `MemAvailable` of `/proc/meminfo` (`MemTotal:  24684084 kB`). `whole` as in
+/// [`parse_stat`]: for a prefix only lines whose newline is in `text` count. A malformed value of one of
+/// the two keys is an error; other lines are skipped.
+pub fn parse_meminfo(text: &[u8], whole: bool) -> Result<Meminfo, &'static str> {
+    let text = if whole { text } else { complete_lines_of(text) };
+    let mut out = Meminfo::default();
+    for line in lines(text) {
+        let mut f = fields(line);
+        let (slot, what) = match f.next() {
+            Some(b"MemTotal:") => (&mut out.total_kib, "numeric MemTotal"),
+            Some(b"MemAvailable:") => (&mut out.available_kib, "numeric MemAvailable"),
+            _ => continue,
+        };
+        *slot = Some(f.next().and_then(number).ok_or(what)?);
+        if out.total_kib.is_some() && out.available_kib.is_some() {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// One interface line of `/proc/<pid>/net/dev`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NetDev<'a> {
+    /// The interface name.
+    pub name: &'a [u8],
+    /// Received bytes.
+    pub rx_bytes: u64,
+    /// Sent bytes.
+    pub tx_bytes: u64,
+}
+
+/// The interfaces of a `/proc/<pid>/net/dev` (`/proc/net/dev` of a network namespace): two header lines,
+/// then `name: rx_bytes rx_packets … (8 receive counters) tx_bytes …`, one line per interface. The name
+/// ends at the first `:` (Linux forbids `:` in interface names, `dev_valid_name`); old kernels print
+/// large counters right after it, with no space. A line of another shape is an `Err` item.
+pub fn parse_net_dev(text: &[u8]) -> impl Iterator<Item = Result<NetDev<'_>, &'static str>> {
+    lines(text).skip(2).map(|line| {
+        let colon = line
+            .iter()
+            .position(|b| *b == b':')
+            .ok_or("`name: counters` lines")?;
+        let mut f = fields(&line[colon + 1..]);
+        match (f.next().and_then(number), f.nth(7).and_then(number)) {
+            (Some(rx_bytes), Some(tx_bytes)) => Ok(NetDev {
+                name: line[..colon].trim_ascii(),
+                rx_bytes,
+                tx_bytes,
+            }),
+            _ => Err("numeric rx and tx byte counters"),
+        }
+    })
+}
+
+/// `text` up to and with its last newline: the lines a cut read holds whole.
+fn complete_lines_of(text: &[u8]) -> &[u8] {
+    match text.iter().rposition(|b| *b == b'\n') {
+        Some(i) => &text[..=i],
+        None => &[],
+    }
 }
 
 /// Non-empty lines of `text`.
@@ -124,6 +327,179 @@ mod tests {
         assert!(!read_capped(&path, &mut buf, 4).unwrap());
         assert_eq!(buf, b"0123");
         assert!(read_capped(&dir.join("missing"), &mut buf, 4).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn fixture(rel: &str) -> Vec<u8> {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(rel),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn parse_stat_table() {
+        type Case = (
+            &'static [u8],
+            bool,
+            Result<([u64; 8], u32, bool), &'static str>,
+        );
+        let cases: &[Case] = &[
+            (
+                b"cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 1 2 3 4 5 6 7 8\nintr 1\n",
+                true,
+                Ok(([1, 2, 3, 4, 5, 6, 7, 8], 1, true)),
+            ),
+            // No steal (before 2.6.11): it reads 0.
+            (
+                b"cpu  1 2 3 4 5 6 7\n",
+                true,
+                Ok(([1, 2, 3, 4, 5, 6, 7, 0], 0, true)),
+            ),
+            // A prefix: only lines with their newline; the cpu lines did not end inside it.
+            (
+                b"cpu  1 2 3 4 5 6 7 8\ncpu0 1",
+                false,
+                Ok(([1, 2, 3, 4, 5, 6, 7, 8], 0, false)),
+            ),
+            (
+                b"cpu  1 2 3 4 5 6 7 8\ncpu0 1\nintr 1\n",
+                false,
+                Ok(([1, 2, 3, 4, 5, 6, 7, 8], 1, true)),
+            ),
+            (b"cpu  1 2 3 4 5 6 7 8", false, Err("aggregate `cpu ` line")),
+            (
+                b"cpu  1 2 3 4 5 6\n",
+                true,
+                Err("seven numeric counters on the `cpu ` line"),
+            ),
+            (
+                b"cpu  1 2 3 4 5 6 7 -8\n",
+                true,
+                Err("seven numeric counters on the `cpu ` line"),
+            ),
+            (
+                b"intr 1\ncpu  1 2 3 4 5 6 7\n",
+                true,
+                Err("aggregate `cpu ` line"),
+            ),
+            (b"", true, Err("aggregate `cpu ` line")),
+        ];
+        for (text, whole, want) in cases {
+            let got =
+                parse_stat(text, *whole).map(|s| (s.cpu, s.online_cpus, s.cpu_lines_complete));
+            assert_eq!(got, *want, "{:?}", String::from_utf8_lossy(text));
+        }
+        // The recorded hosts of both readers' fixtures.
+        for (rel, cpus) in [
+            ("host/vm/t0/proc/stat", 2),
+            ("host/pi/t0/host/proc/stat", 4),
+            ("host/old-kernel/proc/stat", 2),
+            ("cgroup/v1/proc/stat", 2),
+            ("cgroup/v2-systemd/proc/stat", 4),
+        ] {
+            let text = fixture(rel);
+            let whole = parse_stat(&text, true).unwrap();
+            assert_eq!(whole.online_cpus, cpus, "{rel}");
+            // Every prefix is an error or the same counters.
+            for cut in 0..=text.len() {
+                if let Ok(s) = parse_stat(&text[..cut], false) {
+                    assert_eq!(s.cpu, whole.cpu, "{rel} cut at {cut}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn parse_meminfo_table() {
+        type Case = (
+            &'static [u8],
+            bool,
+            Result<(Option<u64>, Option<u64>), &'static str>,
+        );
+        let cases: &[Case] = &[
+            (
+                b"MemTotal: 100 kB\nMemFree: 5 kB\nMemAvailable: 40 kB\n",
+                true,
+                Ok((Some(100), Some(40))),
+            ),
+            (
+                b"MemTotal: 100 kB\nMemFree: 5 kB\n",
+                true,
+                Ok((Some(100), None)),
+            ),
+            (b"MemTotal: 4", true, Ok((Some(4), None))),
+            (b"MemTotal: 4", false, Ok((None, None))),
+            (b"MemTotal: x kB\n", true, Err("numeric MemTotal")),
+            (
+                b"MemTotal: 1 kB\nMemAvailable:\n",
+                true,
+                Err("numeric MemAvailable"),
+            ),
+            (b"MemTotalx: 1 kB\n", true, Ok((None, None))),
+        ];
+        for (text, whole, want) in cases {
+            let got = parse_meminfo(text, *whole).map(|m| (m.total_kib, m.available_kib));
+            assert_eq!(got, *want, "{:?}", String::from_utf8_lossy(text));
+        }
+        let vm = parse_meminfo(&fixture("host/vm/t0/proc/meminfo"), true).unwrap();
+        assert_eq!(
+            (vm.total_kib, vm.available_kib),
+            (Some(24684084), Some(23915812))
+        );
+        let v1 = parse_meminfo(&fixture("cgroup/v1/proc/meminfo"), true).unwrap();
+        assert_eq!(v1.total_kib, Some(24684084));
+    }
+
+    #[test]
+    fn parse_net_dev_lines() {
+        let text = fixture("cgroup/v1/proc/15914/net/dev");
+        let devs: Vec<_> = parse_net_dev(&text).collect::<Result<_, _>>().unwrap();
+        let names: Vec<&[u8]> = devs.iter().map(|d| d.name).collect();
+        assert_eq!(names, [&b"lo"[..], b"eth0"]);
+        assert_eq!((devs[1].rx_bytes, devs[1].tx_bytes), (586, 0));
+        let head = b"Inter-|   Receive |  Transmit\n face |bytes packets|bytes packets\n";
+        let bad = [head.as_slice(), b"  eth0 1 0 0 0 0 0 0 0 1 0 0 0 0 0 0 0\n"].concat();
+        assert_eq!(
+            parse_net_dev(&bad).next(),
+            Some(Err("`name: counters` lines"))
+        );
+        let short = [head.as_slice(), b"  eth0: 1 2 3\n"].concat();
+        assert_eq!(
+            parse_net_dev(&short).next(),
+            Some(Err("numeric rx and tx byte counters"))
+        );
+        assert_eq!(parse_net_dev(head).count(), 0);
+    }
+
+    #[test]
+    fn pread_capped_rereads_from_offset_zero() {
+        let dir = std::env::temp_dir().join(format!("procfs-pread-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        let long: Vec<u8> = (0..5000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        std::fs::write(&path, &long).unwrap();
+        let file = File::open(&path).unwrap();
+        let mut buf = Vec::new();
+        for end in [End::Eof, End::Short] {
+            // Grows past the first size, twice over the same descriptor.
+            for _ in 0..2 {
+                let (text, whole) = pread_capped(&file, &mut buf, 8192, end).unwrap();
+                assert!(whole);
+                assert_eq!(text, &long[..]);
+            }
+            let (text, whole) = pread_capped(&file, &mut buf, 4999, end).unwrap();
+            assert!(!whole);
+            assert_eq!(text, &long[..4999]);
+            let (text, whole) = pread_capped(&file, &mut buf, 5000, end).unwrap();
+            assert!(whole && text.len() == 5000);
+        }
+        // The file changes under the open descriptor: the next read sees the new bytes.
+        std::fs::write(&path, b"42\n").unwrap();
+        let (text, whole) = pread_capped(&file, &mut buf, 8192, End::Short).unwrap();
+        assert_eq!((text, whole), (&b"42\n"[..], true));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

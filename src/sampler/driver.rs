@@ -19,7 +19,7 @@
 //! When full: a container that does not fit the table is not sampled ([`Report::TableFull`], once);
 //! changes beyond the caller's channel are the caller's to drop, the periodic re-list repairs them.
 use super::budget::{Budget, Plan, Wait};
-use super::source::cgroup::Error as CgroupError;
+use super::source::cgroup::{Error as CgroupError, Files};
 use super::source::Source;
 use super::table::{self, Table, CONTAINER_NAME_MAX_BYTES};
 use super::Error;
@@ -236,12 +236,16 @@ pub enum Report<'a> {
 struct Job {
     id: Id,
     pid: u32,
+    /// The container's open cgroup files, lent by its table entry.
+    files: Files,
 }
 
 /// One sample taken.
 struct Done {
     id: Id,
     result: Result<Sample, Error>,
+    /// The files, back for the table entry (closed when it is gone).
+    files: Files,
 }
 
 /// The sampling loop's state. See the module doc.
@@ -422,10 +426,12 @@ impl Driver {
                 self.budget.finish();
                 break;
             };
+            let files = self.table.take_files(i);
             let e = self.table.get(i);
             let job = Job {
                 id: e.id.clone(),
                 pid: e.pid,
+                files,
             };
             if let Err(err) = jobs.try_send(job) {
                 // Cannot happen: the queue holds `in_flight` jobs and the budget allows no more.
@@ -446,6 +452,7 @@ impl Driver {
         sink: &mut impl FnMut(Report<'_>) -> ControlFlow<()>,
     ) -> ControlFlow<()> {
         self.budget.finish();
+        self.table.put_files(&done.id, done.files);
         // Gone meanwhile (stopped, re-listed away): nothing to report.
         let Some(name) = self.table.find(&done.id).map(|e| e.name.clone()) else {
             return ControlFlow::Continue(());
@@ -584,16 +591,23 @@ async fn inspect_pid(client: &Client, id: &str) -> u32 {
 /// One worker: takes jobs until the queue closes, with one read buffer for life.
 async fn work(client: Rc<Client>, source: Rc<Source>, jobs: Receiver<Job>, done: Sender<Done>) {
     let mut buf = Vec::new();
-    while let Ok(job) = jobs.recv().await {
+    while let Ok(mut job) = jobs.recv().await {
         let result = match &*source {
             Source::Docker => client.stats(&job.id, &mut buf).await.map_err(Error::Docker),
-            Source::Cgroup(cg) => cg.sample(&job.id, job.pid, &mut buf).map_err(Error::Cgroup),
+            Source::Cgroup(cg) => cg
+                .sample_kept(&job.id, job.pid, &mut job.files, &mut buf)
+                .map_err(Error::Cgroup),
         };
         if buf.capacity() > SAMPLE_BUF_KEEP_BYTES {
             buf.clear();
             buf.shrink_to(SAMPLE_BUF_KEEP_BYTES);
         }
-        if done.send(Done { id: job.id, result }).await.is_err() {
+        let finished = Done {
+            id: job.id,
+            result,
+            files: job.files,
+        };
+        if done.send(finished).await.is_err() {
             break;
         }
     }

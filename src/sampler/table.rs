@@ -5,8 +5,13 @@
 //! sampled until a slot frees. Each entry holds a few hundred bytes: the IDs in fixed strings, the
 //! previous sample (for CPU %) and the schedule. Pure: time is an argument.
 //!
+//! An entry also owns the cgroup source's open files of its container ([`Files`], 40 bytes; empty with
+//! the Docker source): they travel with each sample job and come back with its result
+//! ([`Table::take_files`], [`Table::put_files`]), and removing the entry closes them.
+//!
 //! `CONTAINER_NAME_MAX_BYTES` stays here rather than in `limits`: it is the width of this table's name
 //! column.
+use super::source::cgroup::Files;
 use crate::limits::CONTAINER_ID_MAX_BYTES;
 use crate::stats::Sample;
 use std::time::{Duration, Instant};
@@ -15,7 +20,7 @@ use std::time::{Duration, Instant};
 pub const CONTAINER_NAME_MAX_BYTES: usize = 128;
 
 /// One running container.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Entry {
     /// Full ID.
     pub id: heapless::String<CONTAINER_ID_MAX_BYTES>,
@@ -31,6 +36,8 @@ pub struct Entry {
     pub busy: bool,
     /// When it was last sampled.
     pub sampled: Option<Instant>,
+    /// The cgroup source's open files of this container (empty while a sample job holds them).
+    pub files: Files,
 }
 
 /// The table refused a container: it holds `max` already.
@@ -90,6 +97,7 @@ impl Table {
             due: now,
             busy: false,
             sampled: None,
+            files: Files::default(),
         });
         Ok(())
     }
@@ -145,6 +153,19 @@ impl Table {
             e.sampled = Some(now);
         }
         prev
+    }
+
+    /// Hands the open files of the entry at `i` to a sample job (the entry keeps an empty set).
+    pub fn take_files(&mut self, i: usize) -> Files {
+        core::mem::take(&mut self.entries[i].files)
+    }
+
+    /// Gives the files back to the entry with `id` after its sample; if it has left the table meanwhile,
+    /// they are dropped, which closes them.
+    pub fn put_files(&mut self, id: &str, files: Files) {
+        if let Some(e) = self.entries.iter_mut().find(|e| e.id == id) {
+            e.files = files;
+        }
     }
 
     /// The entry with `id`.

@@ -12,9 +12,14 @@
 //! borrowed bytes).
 //!
 //! Must not: call libc (the crate forbids `unsafe`; everything comes from `/proc` and `/sys`), log above
-//! `debug!` (the sampler decides what a failed sample means), keep anything per container, or allocate on
-//! the sampling path: files are read into the caller's buffer and paths are built in one `PathBuf` the
-//! source allocates once at [`CgroupSource::detect`].
+//! `debug!` (the sampler decides what a failed sample means), hold per-container state of its own, or
+//! allocate on the sampling path: files are read into the caller's buffer and paths are built in one
+//! `PathBuf` the source allocates once at [`CgroupSource::detect`].
+//!
+//! Kept files (issue 18): [`CgroupSource::sample_kept`] keeps a container's open files in a [`Files`]
+//! the caller owns (the sampler's table row), and re-reads them with `pread` from offset 0: a warm sample
+//! opens, closes and looks up nothing. `/proc/stat` is opened once, at [`CgroupSource::detect`]. The
+//! `files` module says what that costs and how the count of open descriptors is bounded.
 //!
 //! # Where each field comes from, and what Docker does
 //!
@@ -75,7 +80,8 @@
 //! is dockerd's view of the container's init process (inspect `State.Pid`): we check that PID 2 is
 //! `kthreadd`, which only the initial PID namespace shows.
 //!
-//! A container's cgroup directory is found per sample, trying in turn (the layout that worked last
+//! A container's cgroup directory is found when its files are opened (its first sample, or after a kept
+//! file failed), trying in turn (the layout that worked last
 //! first, so a hit costs no extra file): `docker/<id>` (cgroupfs driver), `system.slice/docker-<id>.scope`
 //! (systemd driver), and the path in `<proc>/<pid>/cgroup` (any other layout: rootless Docker's
 //! `user.slice/…/docker-<id>.scope`, a `--cgroup-parent`, Docker in Docker), accepted only when it names
@@ -86,7 +92,11 @@
 //! - A file is read whole, at most [`FILE_MAX_BYTES`]; a bigger file is an [`Error::TooLarge`], never a
 //!   silently short sum (a cut `io.stat` or `net/dev` would drop devices). `/proc/stat` is the exception:
 //!   its long `intr` line follows the `cpu` lines we need, so a prefix is read and must hold every `cpu`
-//!   line. Nothing is kept per container, so there is no policy when full.
+//!   line.
+//! - A number is never read from a stale file: a kept file that fails (a removed cgroup answers
+//!   `ENODEV`), fails to parse, or belongs to another PID drops the whole set, and the sample is taken
+//!   from the paths again. When the descriptor budget is full, a container's files are closed after its
+//!   sample instead of kept (`files` module doc).
 //! - Parsers never panic on any bytes; sums saturate at `u64::MAX`; a number that does not fit in a `u64`
 //!   is a parse error.
 //! - Samples taken while the container runs are consistent with Docker's within the timing of the reads:
@@ -101,12 +111,14 @@
 use core::fmt;
 use std::cell::{Cell, RefCell};
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::limits::CONTAINER_ID_MAX_BYTES;
-use crate::procfs::{decimal, fields, lines, number, read_capped, set_path};
+use crate::procfs::{
+    self, decimal, fields, lines, number, pread_capped, read_capped, set_path, End,
+};
 use crate::stats::Sample;
 
 /// Most bytes read from one file. The files that grow are lists: `io.stat` (about 110 bytes per
@@ -317,7 +329,9 @@ impl std::error::Error for Error {
     }
 }
 
+mod files;
 pub mod parse;
+pub use files::{kept_count, Files};
 pub use parse::*;
 
 /// Whether `id` is a full Docker container ID: 64 lowercase hex characters. Anything else could not name
@@ -348,13 +362,6 @@ fn read_whole<'b>(path: &Path, buf: &'b mut Vec<u8>) -> Result<&'b [u8], Error> 
             path: path.to_path_buf(),
             source,
         }),
-    }
-}
-
-fn parse_error(path: &Path, what: &'static str) -> Error {
-    Error::Parse {
-        path: path.to_path_buf(),
-        what,
     }
 }
 
@@ -412,6 +419,10 @@ pub struct CgroupSource {
     host_net: Option<(u64, u64)>,
     layout: Cell<Layout>,
     path: RefCell<PathBuf>,
+    /// `<proc>/stat`, opened once and re-read for every sample.
+    proc_stat: File,
+    /// Descriptors kept files may use; `None` until the first kept sample works it out.
+    kept_max: Cell<Option<usize>>,
 }
 
 impl CgroupSource {
@@ -456,10 +467,12 @@ impl CgroupSource {
         let meminfo = proc_dir.join("meminfo");
         let mut buf = Vec::new();
         let mem_total_bytes = match read_capped(&meminfo, &mut buf, FILE_MAX_BYTES) {
-            Ok(_) => parse_meminfo_total(&buf).map_err(|what| Unavailable::Parse {
-                path: meminfo.clone(),
-                what,
-            })?,
+            Ok(whole) => procfs::parse_meminfo(&buf, whole)
+                .and_then(|m| mem_total_bytes(&m))
+                .map_err(|what| Unavailable::Parse {
+                    path: meminfo.clone(),
+                    what,
+                })?,
             Err(source) => {
                 return Err(Unavailable::Read {
                     path: meminfo,
@@ -467,6 +480,9 @@ impl CgroupSource {
                 })
             }
         };
+        let stat = proc_dir.join("stat");
+        let proc_stat =
+            File::open(&stat).map_err(|source| Unavailable::Read { path: stat, source })?;
         let host_net = fs::metadata(proc_dir.join("1/net/dev"))
             .ok()
             .map(|m| (m.dev(), m.ino()));
@@ -479,6 +495,8 @@ impl CgroupSource {
             host_net,
             layout: Cell::new(Layout::Cgroupfs),
             path: RefCell::new(PathBuf::with_capacity(256)),
+            proc_stat,
+            kept_max: Cell::new(None),
         })
     }
 
@@ -511,82 +529,271 @@ impl CgroupSource {
     }
 
     /// One reading of the container `id` (full 64-hex ID) whose init process is `pid` (inspect
-    /// `State.Pid`, which the caller refreshes when the container restarts). `buf` holds each file in
-    /// turn and is left with the last one; once it has grown to the largest file, sampling allocates
-    /// nothing.
+    /// `State.Pid`, which the caller refreshes when the container restarts): opens the container's files,
+    /// reads them and closes them. `buf` holds each file in turn; once it has grown to the largest file,
+    /// sampling allocates nothing. [`CgroupSource::sample_kept`] is the same reading with the files kept
+    /// open between calls.
     ///
     /// Reads, in this order: the container's CPU counter and `/proc/stat` one after the other (CPU % divides
     /// their changes), then memory, block I/O, pids and `/proc/<pid>/net/dev`. Errors: [`Error::BadId`],
     /// [`Error::NotRunning`] for PID 0, [`Error::NoCgroup`] when no layout has the container (it stopped),
     /// and read, size or parse errors naming the file.
     pub fn sample(&self, id: &str, pid: u32, buf: &mut Vec<u8>) -> Result<Sample, Error> {
-        check_id(id)?;
+        let mut files = Files::default();
+        self.take(id, pid, &mut files, false, buf)
+    }
+
+    /// [`CgroupSource::sample`], keeping the container's files open in `files` (empty the first time, then
+    /// what the previous call left there) and re-reading them with `pread` (issue 18): no path lookup,
+    /// open or close once warm.
+    ///
+    /// Kept files are trusted only while they read cleanly for the same `pid`: any failure of a kept file
+    /// (a removed cgroup answers `ENODEV`: the container stopped or restarted into a new cgroup), a parse
+    /// error or another PID closes them all and the sample is taken again from the paths, whose answer
+    /// (a fresh sample, [`Error::NoCgroup`] for a container gone, or an error naming the file) is what
+    /// this returns. A number from a stale file is never returned. On error `files` is left empty
+    /// (closed). The files are kept only while the process-wide budget allows (`files` module doc);
+    /// otherwise they are closed after the sample, as [`CgroupSource::sample`] does.
+    pub fn sample_kept(
+        &self,
+        id: &str,
+        pid: u32,
+        files: &mut Files,
+        buf: &mut Vec<u8>,
+    ) -> Result<Sample, Error> {
+        self.take(id, pid, files, true, buf)
+    }
+
+    fn take(
+        &self,
+        id: &str,
+        pid: u32,
+        files: &mut Files,
+        keep: bool,
+        buf: &mut Vec<u8>,
+    ) -> Result<Sample, Error> {
+        if let Err(e) = check_id(id) {
+            *files = Files::default();
+            return Err(e);
+        }
         if pid == 0 {
+            *files = Files::default();
             return Err(Error::NotRunning);
         }
-        // The only borrow: `sample` does not call itself.
+        if files.is_open() && files.pid == pid {
+            if let Ok(sample) = self.read(files, buf) {
+                return Ok(sample);
+            }
+            // Stale (the cgroup was removed) or unreadable: start over from the paths below.
+        }
+        *files = Files::default();
+        // The only borrow: `take` does not call itself, and `pid` borrows `path` only while it runs.
         let mut path = self.path.borrow_mut();
         let path = &mut *path;
-        let (rel, cpu_total_ns) = self.find(id, pid, path, buf)?;
+        let result = self.open(id, pid, files, path, buf).and_then(|rel| {
+            self.read(files, buf).map_err(|(slot, fail)| {
+                self.set_slot_path(path, slot, &rel, pid);
+                fail.at(path)
+            })
+        });
+        match result {
+            Ok(sample) => {
+                if !keep || !files.try_keep(self.kept_max()) {
+                    *files = Files::default();
+                }
+                Ok(sample)
+            }
+            Err(e) => {
+                *files = Files::default();
+                Err(e)
+            }
+        }
+    }
 
-        set_path(path, &self.proc_dir, &["stat"]);
-        let whole = read_capped(path, buf, FILE_MAX_BYTES).map_err(|source| Error::Read {
-            path: path.clone(),
+    /// Descriptors kept files may use; the first call raises the soft `RLIMIT_NOFILE` (`files` module doc).
+    fn kept_max(&self) -> usize {
+        match self.kept_max.get() {
+            Some(n) => n,
+            None => {
+                let n = files::raise_nofile();
+                self.kept_max.set(Some(n));
+                n
+            }
+        }
+    }
+
+    /// Finds the container's cgroup directory and opens every file a sample reads into `files` (empty).
+    /// Returns the directory, relative to each controller's root. Errors name the file.
+    fn open(
+        &self,
+        id: &str,
+        pid: u32,
+        files: &mut Files,
+        path: &mut PathBuf,
+        buf: &mut Vec<u8>,
+    ) -> Result<heapless::String<CGROUP_PATH_MAX_BYTES>, Error> {
+        let (rel, cpu) = self.find(id, pid, path, buf)?;
+        files.cpu = Some(cpu);
+        files.pid = pid;
+        for slot in [
+            Slot::Usage,
+            Slot::Limit,
+            Slot::Stat,
+            Slot::Io,
+            Slot::IoThrottle,
+            Slot::Pids,
+        ] {
+            let Some(optional) = self.set_slot_path(path, slot, &rel, pid) else {
+                continue;
+            };
+            let file = match File::open(&*path) {
+                Ok(f) => f,
+                Err(e) if optional && e.kind() == io::ErrorKind::NotFound => continue,
+                Err(source) => {
+                    return Err(Error::Read {
+                        path: path.clone(),
+                        source,
+                    })
+                }
+            };
+            *match slot {
+                Slot::Usage => &mut files.usage,
+                Slot::Limit => &mut files.limit,
+                Slot::Stat => &mut files.stat,
+                Slot::Io => &mut files.io,
+                Slot::IoThrottle => &mut files.io_throttle,
+                _ => &mut files.pids,
+            } = Some(file);
+        }
+        self.set_slot_path(path, Slot::Net, &rel, pid);
+        let read_error = |path: &Path, source| Error::Read {
+            path: path.to_path_buf(),
             source,
-        })?;
-        let stat = parse_proc_stat(buf, whole).map_err(|what| parse_error(path, what))?;
-
-        let (usage, limit, mem_stat, io, pids) = match &self.tree {
-            Tree::V1 {
-                memory,
-                blkio,
-                pids,
-                cfq,
-                ..
-            } => {
-                let usage = read_number(path, memory, &rel, "memory.usage_in_bytes", buf)?;
-                let limit = read_number(path, memory, &rel, "memory.limit_in_bytes", buf)?;
-                set_path(path, memory, &[&rel, "memory.stat"]);
-                let mem_stat = parse_memory_stat(read_whole(path, buf)?)
-                    .map_err(|what| parse_error(path, what))?;
-                let io = match blkio {
-                    Some(dir) => read_blkio(path, dir, &rel, *cfq, buf)?,
-                    None => Io::default(),
-                };
-                let pids = match pids {
-                    Some(dir) => read_number(path, dir, &rel, "pids.current", buf)?,
-                    None => 0,
-                };
-                (usage, limit, mem_stat, io, pids)
-            }
-            Tree::V2 { root } => {
-                let usage = read_number(path, root, &rel, "memory.current", buf)?;
-                set_path(path, root, &[&rel, "memory.max"]);
-                let limit =
-                    parse_limit(read_whole(path, buf)?).map_err(|what| parse_error(path, what))?;
-                set_path(path, root, &[&rel, "memory.stat"]);
-                let mem_stat = parse_memory_stat(read_whole(path, buf)?)
-                    .map_err(|what| parse_error(path, what))?;
-                // io.stat and pids.current exist only where the io and pids controllers are enabled for
-                // the container; without them Docker reports nothing, which reads as 0.
-                set_path(path, root, &[&rel, "io.stat"]);
-                let io = match read_optional(path, buf)? {
-                    Some(text) => parse_io_stat(text).map_err(|what| parse_error(path, what))?,
-                    None => Io::default(),
-                };
-                set_path(path, root, &[&rel, "pids.current"]);
-                let pids = match read_optional(path, buf)? {
-                    Some(text) => parse_number(text).map_err(|what| parse_error(path, what))?,
-                    None => 0,
-                };
-                (usage, limit, mem_stat, io, pids)
-            }
         };
+        let net = File::open(&*path).map_err(|e| read_error(path, e))?;
+        let meta = net.metadata().map_err(|e| read_error(path, e))?;
+        // `--network host`: the host's interfaces are not the container's (Docker reports none).
+        if self.host_net != Some((meta.dev(), meta.ino())) {
+            files.net = Some(net);
+        }
+        Ok(rel)
+    }
 
-        let net = self.read_net(pid, path, buf)?;
+    /// Sets `path` to the file of `slot` for the container at `rel` with init `pid`. Returns whether the
+    /// file is optional (missing reads as 0), or `None` when this tree has no such file (no controller).
+    fn set_slot_path(&self, path: &mut PathBuf, slot: Slot, rel: &str, pid: u32) -> Option<bool> {
+        const THROTTLE: &str = "blkio.throttle.io_service_bytes";
+        let (base, name, optional) = match (&self.tree, slot) {
+            (_, Slot::ProcStat) => (&self.proc_dir, "stat", false),
+            (_, Slot::Net) => {
+                set_path(
+                    path,
+                    &self.proc_dir,
+                    &[decimal(u64::from(pid)).as_str(), "net/dev"],
+                );
+                return Some(false);
+            }
+            (Tree::V1 { cpuacct, .. }, Slot::Cpu) => (cpuacct, "cpuacct.usage", false),
+            (Tree::V1 { memory, .. }, Slot::Usage) => (memory, "memory.usage_in_bytes", false),
+            (Tree::V1 { memory, .. }, Slot::Limit) => (memory, "memory.limit_in_bytes", false),
+            (Tree::V1 { memory, .. }, Slot::Stat) => (memory, "memory.stat", false),
+            (Tree::V1 { blkio: None, .. }, Slot::Io | Slot::IoThrottle) => return None,
+            (
+                Tree::V1 {
+                    blkio: Some(b),
+                    cfq: true,
+                    ..
+                },
+                Slot::Io,
+            ) => (b, "blkio.io_service_bytes_recursive", true),
+            (Tree::V1 { blkio: Some(b), .. }, Slot::Io) => (b, THROTTLE, false),
+            (
+                Tree::V1 {
+                    blkio: Some(b),
+                    cfq: true,
+                    ..
+                },
+                Slot::IoThrottle,
+            ) => (b, THROTTLE, false),
+            (Tree::V1 { .. }, Slot::IoThrottle) => return None,
+            (Tree::V1 { pids: None, .. }, Slot::Pids) => return None,
+            (Tree::V1 { pids: Some(p), .. }, Slot::Pids) => (p, "pids.current", false),
+            (Tree::V2 { root }, Slot::Cpu) => (root, "cpu.stat", false),
+            (Tree::V2 { root }, Slot::Usage) => (root, "memory.current", false),
+            (Tree::V2 { root }, Slot::Limit) => (root, "memory.max", false),
+            (Tree::V2 { root }, Slot::Stat) => (root, "memory.stat", false),
+            // io.stat and pids.current exist only where the io and pids controllers are enabled for the
+            // container; without them Docker reports nothing, which reads as 0.
+            (Tree::V2 { root }, Slot::Io) => (root, "io.stat", true),
+            (Tree::V2 { .. }, Slot::IoThrottle) => return None,
+            (Tree::V2 { root }, Slot::Pids) => (root, "pids.current", true),
+        };
+        let rel = if slot == Slot::ProcStat { "" } else { rel };
+        set_path(path, base, &[rel, name]);
+        Some(optional)
+    }
 
+    /// Reads every open file of `files` (see [`CgroupSource::sample`] for the order) and `/proc/stat`.
+    /// A failure names the file's slot; the caller knows whether it has a path for it.
+    fn read(&self, files: &Files, buf: &mut Vec<u8>) -> Result<Sample, (Slot, Fail)> {
+        let v2 = self.version() == Version::V2;
+        let cpu = read_slot(files.cpu.as_ref(), buf, End::Short)
+            .and_then(|t| {
+                let t = t.ok_or(Fail::Closed)?;
+                if v2 {
+                    parse_cpu_stat(t)
+                } else {
+                    parse_number(t)
+                }
+                .map_err(Fail::Parse)
+            })
+            .map_err(|f| (Slot::Cpu, f))?;
+        let stat = self.read_proc_stat(buf).map_err(|f| (Slot::ProcStat, f))?;
+        let number = |slot: Slot, file: Option<&File>, buf: &mut Vec<u8>| {
+            read_slot(file, buf, End::Short)
+                .and_then(|t| {
+                    let t = t.ok_or(Fail::Closed)?;
+                    // memory.max says `max` for no limit; the v1 files hold a number.
+                    if v2 && slot == Slot::Limit {
+                        parse_limit(t)
+                    } else {
+                        parse_number(t)
+                    }
+                    .map_err(Fail::Parse)
+                })
+                .map_err(|f| (slot, f))
+        };
+        let usage = number(Slot::Usage, files.usage.as_ref(), buf)?;
+        let limit = number(Slot::Limit, files.limit.as_ref(), buf)?;
+        let mem_stat = read_slot(files.stat.as_ref(), buf, End::Short)
+            .and_then(|t| parse_memory_stat(t.ok_or(Fail::Closed)?).map_err(Fail::Parse))
+            .map_err(|f| (Slot::Stat, f))?;
+        let io = match read_slot(files.io.as_ref(), buf, End::Short).map_err(|f| (Slot::Io, f))? {
+            None => Io::default(),
+            Some(t) if v2 => parse_io_stat(t).map_err(|w| (Slot::Io, Fail::Parse(w)))?,
+            Some(t) => parse_blkio(t).map_err(|w| (Slot::Io, Fail::Parse(w)))?,
+        };
+        // v1 with CFQ: its file first when it holds an entry, else the throttle file (module doc).
+        let io = match files.io_throttle.as_ref() {
+            Some(file) if io.entries == 0 => {
+                let t = read_slot(Some(file), buf, End::Short)
+                    .map_err(|f| (Slot::IoThrottle, f))?
+                    .ok_or((Slot::IoThrottle, Fail::Closed))?;
+                parse_blkio(t).map_err(|w| (Slot::IoThrottle, Fail::Parse(w)))?
+            }
+            _ => io,
+        };
+        let pids = match files.pids.as_ref() {
+            Some(file) => number(Slot::Pids, Some(file), buf)?,
+            None => 0,
+        };
+        // net/dev has a record per interface, which the kernel hands out a page at a time.
+        let net = match read_slot(files.net.as_ref(), buf, End::Eof).map_err(|f| (Slot::Net, f))? {
+            Some(t) => docker_net(t).map_err(|w| (Slot::Net, Fail::Parse(w)))?,
+            None => Net::default(),
+        };
         Ok(Sample {
-            cpu_total_ns,
+            cpu_total_ns: cpu,
             system_cpu_ns: stat.system_cpu_ns,
             online_cpus: stat.online_cpus.max(1),
             memory_usage: working_set(usage, mem_stat),
@@ -602,6 +809,16 @@ impl CgroupSource {
             disk_write: io.write,
             pids,
         })
+    }
+
+    /// `/proc/stat` through the descriptor opened at [`CgroupSource::detect`], as a prefix of at most
+    /// [`FILE_MAX_BYTES`] (its long `intr` line follows the `cpu` lines we need).
+    fn read_proc_stat(&self, buf: &mut Vec<u8>) -> Result<ProcStat, Fail> {
+        let (text, whole) =
+            pread_capped(&self.proc_stat, buf, FILE_MAX_BYTES, End::Short).map_err(Fail::Read)?;
+        procfs::parse_stat(text, whole)
+            .and_then(|s| docker_proc_stat(&s))
+            .map_err(Fail::Parse)
     }
 
     /// The init PID of the running container `id` (what inspect calls `State.Pid`), read from the
@@ -675,7 +892,7 @@ impl CgroupSource {
             .ok_or(Error::NotRunning)
     }
 
-    /// Finds the container's cgroup directory (relative to each controller's root) and reads its CPU
+    /// Finds the container's cgroup directory (relative to each controller's root) and opens its CPU
     /// counter, which doubles as the probe: a missing directory is a missing first file.
     fn find(
         &self,
@@ -683,32 +900,27 @@ impl CgroupSource {
         pid: u32,
         path: &mut PathBuf,
         buf: &mut Vec<u8>,
-    ) -> Result<(heapless::String<CGROUP_PATH_MAX_BYTES>, u64), Error> {
+    ) -> Result<(heapless::String<CGROUP_PATH_MAX_BYTES>, File), Error> {
         let first = self.layout.get();
         let order = core::iter::once(first).chain(LAYOUTS.into_iter().filter(|l| *l != first));
         for layout in order {
             let Some(rel) = self.relative(layout, id, pid, path, buf)? else {
                 continue;
             };
-            let (base, file) = match &self.tree {
-                Tree::V1 { cpuacct, .. } => (cpuacct, "cpuacct.usage"),
-                Tree::V2 { root } => (root, "cpu.stat"),
-            };
-            set_path(path, base, &[&rel, file]);
-            let text = match read_whole(path, buf) {
-                Ok(text) => text,
-                Err(Error::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-                    continue
+            self.set_slot_path(path, Slot::Cpu, &rel, pid);
+            match File::open(&*path) {
+                Ok(file) => {
+                    self.layout.set(layout);
+                    return Ok((rel, file));
                 }
-                Err(e) => return Err(e),
-            };
-            let ns = match self.tree {
-                Tree::V1 { .. } => parse_number(text),
-                Tree::V2 { .. } => parse_cpu_stat(text),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(source) => {
+                    return Err(Error::Read {
+                        path: path.clone(),
+                        source,
+                    })
+                }
             }
-            .map_err(|what| parse_error(path, what))?;
-            self.layout.set(layout);
-            return Ok((rel, ns));
         }
         let mut id_copy = heapless::String::new();
         // Cannot fail: check_id made `id` exactly CONTAINER_ID_MAX_BYTES long.
@@ -759,36 +971,6 @@ impl CgroupSource {
             }
         };
         Ok(fits.is_ok().then_some(rel))
-    }
-
-    fn read_net(&self, pid: u32, path: &mut PathBuf, buf: &mut Vec<u8>) -> Result<Net, Error> {
-        set_path(
-            path,
-            &self.proc_dir,
-            &[decimal(u64::from(pid)).as_str(), "net/dev"],
-        );
-        let read_error = |path: &Path, source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        };
-        let mut file = File::open(&*path).map_err(|e| read_error(path, e))?;
-        let meta = file.metadata().map_err(|e| read_error(path, e))?;
-        if self.host_net == Some((meta.dev(), meta.ino())) {
-            // `--network host`: the host's interfaces are not the container's (Docker reports none).
-            return Ok(Net::default());
-        }
-        buf.clear();
-        (&mut file)
-            .take(FILE_MAX_BYTES as u64 + 1)
-            .read_to_end(buf)
-            .map_err(|e| read_error(path, e))?;
-        if buf.len() > FILE_MAX_BYTES {
-            return Err(Error::TooLarge {
-                path: path.clone(),
-                limit: FILE_MAX_BYTES,
-            });
-        }
-        parse_net_dev(buf).map_err(|what| parse_error(path, what))
     }
 }
 
@@ -878,46 +1060,63 @@ fn classify(dir: &Path) -> Option<Result<Tree, Unavailable>> {
     }))
 }
 
-fn read_number(
-    path: &mut PathBuf,
-    base: &Path,
-    rel: &str,
-    file: &str,
-    buf: &mut Vec<u8>,
-) -> Result<u64, Error> {
-    set_path(path, base, &[rel, file]);
-    parse_number(read_whole(path, buf)?).map_err(|what| parse_error(path, what))
+/// Which file of a sample failed: the fresh pass turns it back into a path for the error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    Cpu,
+    ProcStat,
+    Usage,
+    Limit,
+    Stat,
+    Io,
+    IoThrottle,
+    Pids,
+    Net,
 }
 
-/// `Ok(None)` when the file does not exist.
-fn read_optional<'b>(path: &Path, buf: &'b mut Vec<u8>) -> Result<Option<&'b [u8]>, Error> {
-    match read_whole(path, buf) {
-        Ok(text) => Ok(Some(text)),
-        Err(Error::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
+/// How reading one file failed, before the path is known.
+#[derive(Debug)]
+enum Fail {
+    Read(io::Error),
+    TooLarge,
+    Parse(&'static str),
+    /// A required file is not open (cannot happen after `open`; reads as the file missing).
+    Closed,
 }
 
-/// cgroup v1 block I/O in containerd's order: CFQ's recursive file when CFQ exists and it has entries,
-/// else the throttle file.
-fn read_blkio(
-    path: &mut PathBuf,
-    dir: &Path,
-    rel: &str,
-    cfq: bool,
-    buf: &mut Vec<u8>,
-) -> Result<Io, Error> {
-    if cfq {
-        set_path(path, dir, &[rel, "blkio.io_service_bytes_recursive"]);
-        if let Some(text) = read_optional(path, buf)? {
-            let io = parse_blkio(text).map_err(|what| parse_error(path, what))?;
-            if io.entries > 0 {
-                return Ok(io);
-            }
+impl Fail {
+    /// The error naming `path`.
+    fn at(self, path: &Path) -> Error {
+        let path = path.to_path_buf();
+        match self {
+            Fail::Read(source) => Error::Read { path, source },
+            Fail::Closed => Error::Read {
+                path,
+                source: io::ErrorKind::NotFound.into(),
+            },
+            Fail::TooLarge => Error::TooLarge {
+                path,
+                limit: FILE_MAX_BYTES,
+            },
+            Fail::Parse(what) => Error::Parse { path, what },
         }
     }
-    set_path(path, dir, &[rel, "blkio.throttle.io_service_bytes"]);
-    parse_blkio(read_whole(path, buf)?).map_err(|what| parse_error(path, what))
+}
+
+/// The whole text of an open file (at most [`FILE_MAX_BYTES`]), or `None` when there is no file.
+fn read_slot<'b>(
+    file: Option<&File>,
+    buf: &'b mut Vec<u8>,
+    end: End,
+) -> Result<Option<&'b [u8]>, Fail> {
+    let Some(file) = file else {
+        return Ok(None);
+    };
+    match pread_capped(file, buf, FILE_MAX_BYTES, end) {
+        Ok((text, true)) => Ok(Some(text)),
+        Ok((_, false)) => Err(Fail::TooLarge),
+        Err(e) => Err(Fail::Read(e)),
+    }
 }
 
 #[cfg(test)]

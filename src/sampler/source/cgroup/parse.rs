@@ -1,7 +1,10 @@
 //! The pure parsers of the cgroup source: each turns the bytes of one cgroup or procfs file into the
 //! numbers Docker would take from it (the rules, with moby's code they copy, are in the module doc of
-//! [`super`]). No file access, clock or allocation here; [`super::CgroupSource`] reads the files.
+//! [`super`]). No file access, clock or allocation here; [`super::CgroupSource`] reads the files. The
+//! host-wide files (`/proc/stat`, `/proc/meminfo`, `net/dev`) are parsed by `procfs`, shared with host
+//! stats; the functions here apply Docker's rules to what it parsed.
 use super::*;
+use crate::procfs;
 
 /// What Docker takes from `/proc/stat`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -13,65 +16,27 @@ pub struct ProcStat {
     pub online_cpus: u32,
 }
 
-/// Parses `/proc/stat` as Docker does (see the module doc): the first seven counters of the `cpu ` line and
-/// the count of `cpuN` lines, which the kernel prints first, one per online CPU.
-///
-/// `whole` says whether `text` is the whole file; if not, it is a prefix, only lines whose newline is in
-/// `text` count, and the `cpu` lines must end inside it (else `Err`, rather than a CPU count cut short).
-/// Errors name what is missing: no `cpu ` line, fewer than seven numeric counters, or `cpu` lines that run
-/// past the prefix.
-pub fn parse_proc_stat(text: &[u8], whole: bool) -> Result<ProcStat, &'static str> {
-    let complete = if whole {
-        text
-    } else {
-        // Keep only up to the last newline.
-        match text.iter().rposition(|b| *b == b'\n') {
-            Some(i) => &text[..=i],
-            None => &[],
-        }
-    };
-    let mut out = ProcStat::default();
-    let mut total = None;
-    let mut ended = false;
-    for line in lines(complete) {
-        // moby: `if len(line) < 4 || line[:3] != "cpu" { break }`.
-        if line.len() < 4 || &line[..3] != b"cpu" {
-            ended = true;
-            break;
-        }
-        if line[3] == b' ' {
-            let mut sum = 0u64;
-            let mut counters = fields(&line[3..]);
-            for _ in 0..7 {
-                let n = counters
-                    .next()
-                    .and_then(number)
-                    .ok_or("seven numeric counters on the `cpu ` line")?;
-                sum = sum.saturating_add(n);
-            }
-            total = Some(sum.saturating_mul(NS_PER_TICK));
-        } else if line[3].is_ascii_digit() {
-            out.online_cpus = out.online_cpus.saturating_add(1);
-        }
-    }
-    if !whole && !ended {
+/// What Docker takes from a `/proc/stat` reading ([`procfs::parse_stat`], see the module doc): the first
+/// seven counters of the `cpu ` line (steal left out) and the count of `cpuN` lines. The `cpu` lines must
+/// end inside the text read, else `Err`, rather than a CPU count cut short.
+pub fn docker_proc_stat(stat: &procfs::Stat) -> Result<ProcStat, &'static str> {
+    if !stat.cpu_lines_complete {
         return Err("complete `cpu` lines within the read limit");
     }
-    out.system_cpu_ns = total.ok_or("aggregate `cpu ` line")?;
-    Ok(out)
+    let ticks = stat.cpu[..7].iter().fold(0u64, |a, &x| a.saturating_add(x));
+    Ok(ProcStat {
+        system_cpu_ns: ticks.saturating_mul(NS_PER_TICK),
+        online_cpus: stat.online_cpus,
+    })
 }
 
-/// `MemTotal` of `/proc/meminfo`, in bytes (the file says kB, meaning KiB, as Docker's `ReadMemInfo`
-/// reads it).
-pub fn parse_meminfo_total(text: &[u8]) -> Result<u64, &'static str> {
-    for line in lines(text) {
-        let mut f = fields(line);
-        if f.next() == Some(b"MemTotal:") {
-            let kib = f.next().and_then(number).ok_or("numeric MemTotal")?;
-            return kib.checked_mul(1024).ok_or("MemTotal below 2^64 bytes");
-        }
-    }
-    Err("MemTotal line")
+/// `MemTotal` in bytes from a `/proc/meminfo` reading ([`procfs::parse_meminfo`]); the file says kB,
+/// meaning KiB, as Docker's `ReadMemInfo` reads it.
+pub fn mem_total_bytes(m: &procfs::Meminfo) -> Result<u64, &'static str> {
+    m.total_kib
+        .ok_or("MemTotal line")?
+        .checked_mul(1024)
+        .ok_or("MemTotal below 2^64 bytes")
 }
 
 /// A file holding one number and a newline (`cpuacct.usage`, `memory.usage_in_bytes`, `pids.current`).
@@ -223,27 +188,15 @@ pub struct Net {
     pub tx: u64,
 }
 
-/// Parses `/proc/<pid>/net/dev`: two header lines, then `name: rx_bytes rx_packets … (8 receive
-/// counters) tx_bytes …`, one line per interface of the namespace. Every interface but `lo` is summed.
-/// The name ends at the first `:` (Linux forbids `:` in interface names, `dev_valid_name`); old kernels
-/// print large counters right after it, with no space.
-pub fn parse_net_dev(text: &[u8]) -> Result<Net, &'static str> {
+/// The network counters Docker reports from a `/proc/<pid>/net/dev` ([`procfs::parse_net_dev`]): every
+/// interface but `lo`, summed (saturating). A malformed line is an error.
+pub fn docker_net(text: &[u8]) -> Result<Net, &'static str> {
     let mut out = Net::default();
-    for line in lines(text).skip(2) {
-        let colon = line
-            .iter()
-            .position(|b| *b == b':')
-            .ok_or("`name: counters` lines")?;
-        let name = line[..colon].trim_ascii();
-        let mut f = fields(&line[colon + 1..]);
-        let rx = f.next().and_then(number);
-        let tx = f.nth(7).and_then(number);
-        let (Some(rx), Some(tx)) = (rx, tx) else {
-            return Err("numeric rx and tx byte counters");
-        };
-        if name != b"lo" {
-            out.rx = out.rx.saturating_add(rx);
-            out.tx = out.tx.saturating_add(tx);
+    for dev in procfs::parse_net_dev(text) {
+        let dev = dev?;
+        if dev.name != b"lo" {
+            out.rx = out.rx.saturating_add(dev.rx_bytes);
+            out.tx = out.tx.saturating_add(dev.tx_bytes);
         }
     }
     Ok(out)
@@ -304,6 +257,19 @@ pub fn parse_nspid_innermost(status: &[u8]) -> Option<u64> {
 mod tests {
     use super::super::tests::*;
     use super::*;
+
+    // What the source takes from each host-wide file: the shared parser, then Docker's rule.
+    fn parse_proc_stat(text: &[u8], whole: bool) -> Result<ProcStat, &'static str> {
+        docker_proc_stat(&procfs::parse_stat(text, whole)?)
+    }
+
+    fn parse_meminfo_total(text: &[u8]) -> Result<u64, &'static str> {
+        mem_total_bytes(&procfs::parse_meminfo(text, true)?)
+    }
+
+    fn parse_net_dev(text: &[u8]) -> Result<Net, &'static str> {
+        docker_net(text)
+    }
 
     #[test]
     fn proc_stat_sums_seven_counters_and_counts_cpu_lines() {
@@ -377,10 +343,14 @@ mod tests {
             // next complete line gives the whole answer, any earlier cut is an error, never a short count.
             let intr = text.windows(5).position(|w| w == b"intr ").unwrap();
             let intr_end = intr + text[intr..].iter().position(|b| *b == b'\n').unwrap();
+            let first_end = text.iter().position(|b| *b == b'\n').unwrap();
             for cut in 0..=text.len() {
                 let got = parse_proc_stat(&text[..cut], false);
                 if cut > intr_end {
                     assert_eq!(got, Ok(whole), "{tree} cut at {cut}");
+                } else if cut <= first_end {
+                    // Not even the aggregate line is whole.
+                    assert_eq!(got, Err("aggregate `cpu ` line"), "{tree} cut at {cut}");
                 } else {
                     assert_eq!(
                         got,
