@@ -693,7 +693,8 @@ fn bad_files_give_a_clear_error_and_create_nothing() {
             .join("docker-compose.yml")
             .exists());
     }
-    // A missing image fails its service by name; the others still come up (partial success).
+    // A missing image that cannot be pulled fails its service by name; the others still come up
+    // (partial success).
     let (done, _) = deploy(
         &server,
         project,
@@ -705,7 +706,7 @@ fn bad_files_give_a_clear_error_and_create_nothing() {
     assert!(done["services"]["missing"]["error"]
         .as_str()
         .unwrap()
-        .contains("not present on this host"));
+        .contains("failed to pull image dmt-compose/not-here:1: "));
     assert_eq!(done["services"]["ok"]["status"], "running", "{done}");
     let (done, _) = deploy(&server, project, json!({"action": "down"}));
     assert_eq!(done["success"], true, "{done}");

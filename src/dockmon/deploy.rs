@@ -125,6 +125,37 @@ fn is_zero(v: &i64) -> bool {
     *v == 0
 }
 
+/// `services`: name → result, straight from the results (no map is built).
+struct Services<'a>(&'a [up::ServiceResult]);
+
+impl Services<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Services<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for r in self.0 {
+            m.serialize_entry(
+                &r.name,
+                &ServiceOut {
+                    container_id: &r.container_id,
+                    container_name: &r.container_name,
+                    image: &r.image,
+                    status: &r.status,
+                    restart_policy: &r.restart_policy,
+                    error: &r.error,
+                    exit_code: r.exit_code,
+                },
+            )?;
+        }
+        m.end()
+    }
+}
+
 #[derive(Serialize)]
 struct Complete<'a> {
     deployment_id: &'a str,
@@ -132,8 +163,8 @@ struct Complete<'a> {
     success: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     partial_success: bool,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    services: BTreeMap<&'a str, ServiceOut<'a>>,
+    #[serde(skip_serializing_if = "Services::is_empty")]
+    services: Services<'a>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     failed_services: Vec<&'a str>,
     #[serde(skip_serializing_if = "str::is_empty")]
@@ -248,23 +279,6 @@ async fn run(job: Job) {
     } else {
         progress(&*sink, &id, "failed", &error_text);
     }
-    let services = results
-        .iter()
-        .map(|r| {
-            (
-                r.name.as_str(),
-                ServiceOut {
-                    container_id: &r.container_id,
-                    container_name: &r.container_name,
-                    image: &r.image,
-                    status: &r.status,
-                    restart_policy: &r.restart_policy,
-                    error: &r.error,
-                    exit_code: r.exit_code,
-                },
-            )
-        })
-        .collect();
     let mut frame = sink.buffer();
     frame.clear();
     msg::write_event(
@@ -275,7 +289,7 @@ async fn run(job: Job) {
             action: &job.p.action,
             success,
             partial_success: partial,
-            services,
+            services: Services(&results),
             failed_services: failed.clone(),
             error: &error_text,
         },
