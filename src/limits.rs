@@ -438,6 +438,9 @@ pub const COMPOSE_HEALTH_TIMEOUT_DEFAULT_S: u64 = 60;
 pub const COMPOSE_HEALTH_TIMEOUT_MAX_S: u64 = 1500;
 /// Poll period while waiting for a dependency's health or exit.
 pub const COMPOSE_POLL_MS: u64 = 500;
+/// Most of `/proc/self/mountinfo` read to discover `HOST_STACKS_DIR` (a line is ~150 bytes; a
+/// container sees tens of mounts, a Kubernetes node a few thousand); lines past it are ignored.
+pub const COMPOSE_MOUNTINFO_MAX_BYTES: usize = 1024 * 1024;
 
 // ---- Self-update (issue 15, spec 1.2, 3.8.3) --------------------------------------------------------
 

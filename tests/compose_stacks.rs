@@ -6,6 +6,8 @@
 #[path = "support/dockmon_server.rs"]
 #[allow(dead_code)]
 mod dockmon_server;
+#[path = "support/registry.rs"]
+mod registry;
 mod support;
 
 use dockmon_server::{DockmonServer, Frame, Options};
@@ -382,12 +384,56 @@ fn compose_cli(dir: &Path, project: &str, args: &[&str]) -> std::process::Output
 }
 
 /// What a fixture needs besides its YAML: env files by name.
-fn env_files_for(name: &str) -> Value {
+/// `count` consecutive ports, each free for TCP and UDP on all addresses, in 20000-32767 (below
+/// Linux's ephemeral range, so no outgoing connection of another test takes one meanwhile).
+fn free_port_block(count: u16) -> u16 {
+    use std::net::{TcpListener, UdpSocket};
+    let mut seed = rand_u64() as u64;
+    for _ in 0..1000 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let base = 20000 + ((seed >> 33) % (12768 - u64::from(count))) as u16;
+        let free = (base..base + count).all(|p| {
+            TcpListener::bind(("0.0.0.0", p)).is_ok() && UdpSocket::bind(("0.0.0.0", p)).is_ok()
+        });
+        if free {
+            return base;
+        }
+    }
+    panic!("no block of {count} free ports in 20000-32767");
+}
+
+/// `DMT_PORT_<n>=<port>` lines for every `${DMT_PORT_<n>}` of `yaml`, in one block of consecutive
+/// free ports (in the order of `<n>`, so `${DMT_PORT_90}-${DMT_PORT_91}` is a range).
+fn port_vars(yaml: &str) -> String {
+    let mut names: Vec<&str> = yaml
+        .split("${")
+        .skip(1)
+        .filter_map(|rest| rest.split('}').next())
+        .filter(|n| n.starts_with("DMT_PORT_"))
+        .collect();
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        return String::new();
+    }
+    let base = free_port_block(names.len() as u16);
+    names
+        .iter()
+        .zip(base..)
+        .map(|(n, p)| format!("{n}={p}\n"))
+        .collect()
+}
+
+fn env_files_for(name: &str, yaml: &str) -> Value {
     let stem = name.trim_end_matches(".yml");
     let mut files = serde_json::Map::new();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compose");
-    if let Ok(t) = std::fs::read_to_string(dir.join(format!("{stem}.env"))) {
-        files.insert(".env".into(), t.into());
+    let dotenv = std::fs::read_to_string(dir.join(format!("{stem}.env"))).unwrap_or_default();
+    let ports = port_vars(yaml);
+    if !dotenv.is_empty() || !ports.is_empty() {
+        files.insert(".env".into(), format!("{dotenv}\n{ports}").into());
     }
     if let Ok(t) = std::fs::read_to_string(dir.join(format!("{stem}.app.env"))) {
         files.insert("app.env".into(), t.into());
@@ -435,7 +481,7 @@ fn run_fixture(server: &DockmonServer, agent: &Agent, n: usize, name: &str) -> V
     let oracle = format!("dmt-compose-o{n:02}");
     let _clean = Cleanup(vec![project.clone(), oracle.clone()]);
     _clean.sweep();
-    let env_files = env_files_for(name);
+    let env_files = env_files_for(name, &yaml);
     let profiles = if name.contains("profiles") {
         json!(["debug"])
     } else {
@@ -647,7 +693,8 @@ fn bad_files_give_a_clear_error_and_create_nothing() {
             .join("docker-compose.yml")
             .exists());
     }
-    // A missing image fails its service by name; the others still come up (partial success).
+    // A missing image that cannot be pulled fails its service by name; the others still come up
+    // (partial success).
     let (done, _) = deploy(
         &server,
         project,
@@ -659,7 +706,7 @@ fn bad_files_give_a_clear_error_and_create_nothing() {
     assert!(done["services"]["missing"]["error"]
         .as_str()
         .unwrap()
-        .contains("not present on this host"));
+        .contains("failed to pull image dmt-compose/not-here:1: "));
     assert_eq!(done["services"]["ok"]["status"], "running", "{done}");
     let (done, _) = deploy(&server, project, json!({"action": "down"}));
     assert_eq!(done["success"], true, "{done}");
@@ -904,4 +951,117 @@ fn scan_and_read_follow_the_spec_refusals() {
             "{path}"
         );
     }
+}
+
+/// Images that are only in a registry (Debian's docker-registry on 127.0.0.1 with htpasswd auth):
+/// pulled when missing, with the credentials of `registry_credentials`; no or wrong credentials
+/// fail only the services of that image, with the engine's message; `pull_images` pulls again;
+/// no password (or its `X-Registry-Auth` form) reaches the log.
+#[test]
+fn images_missing_locally_are_pulled_with_the_registry_credentials() {
+    images();
+    let pid = std::process::id();
+    let mut reg = registry::Registry::start_with_auth("dmtuser", "s3cret-compose-pw");
+    let spec =
+        registry::ImageSpec::cmd(&["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]);
+    let image = reg.build_and_push(&format!("dmt-compose/pull{pid}"), "v1", &spec, false);
+    reg.forget_on_drop(&image);
+    assert!(!registry::Registry::is_local(&image));
+    let project = format!("dmt-compose-pull{pid}");
+    let _clean = Cleanup(vec![project.clone()]);
+    let server = DockmonServer::start(Options::default().with_token(TOKEN, None, None));
+    let agent = Agent::start(&server);
+    let yaml = format!(
+        "services:\n  remote:\n    image: {image}\n  local:\n    image: {APP1}\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while :; do sleep 1; done\"]\n"
+    );
+    let creds = |password: &str| {
+        json!([
+            {"registry_url": "ghcr.io", "username": "other", "password": "not-this-one"},
+            {"registry_url": format!("http://{}/", reg.host()), "username": "dmtuser", "password": password},
+        ])
+    };
+
+    // No credentials, then wrong ones: only `remote` fails, naming the image and the engine's reason.
+    for (what, credentials) in [("none", json!([])), ("wrong", creds("wrong-pw"))] {
+        let (done, _) = deploy(
+            &server,
+            &project,
+            json!({"compose_content": yaml, "registry_credentials": credentials}),
+        );
+        assert_eq!(done["success"], false, "{what}: {done}");
+        assert_eq!(done["partial_success"], true, "{what}: {done}");
+        assert_eq!(done["failed_services"], json!(["remote"]), "{what}: {done}");
+        let error = done["services"]["remote"]["error"].as_str().unwrap_or("");
+        assert!(
+            error.contains("failed to pull image") && error.contains(&image),
+            "{what}: {error}"
+        );
+        let lower = error.to_lowercase();
+        assert!(
+            lower.contains("unauthorized") || lower.contains("no basic auth"),
+            "{what}: {error}"
+        );
+        assert_eq!(done["services"]["local"]["status"], "running", "{what}");
+        assert!(
+            !registry::Registry::is_local(&image),
+            "{what}: pulled anyway"
+        );
+    }
+
+    // The right credentials: pulled, with pulling_image progress, and running.
+    let (done, progress) = deploy(
+        &server,
+        &project,
+        json!({"compose_content": yaml, "registry_credentials": creds("s3cret-compose-pw")}),
+    );
+    assert_eq!(done["success"], true, "{done}");
+    assert_eq!(done["services"]["remote"]["status"], "running", "{done}");
+    let pulls: Vec<&str> = progress
+        .iter()
+        .filter(|p| p["stage"] == "pulling_image")
+        .filter_map(|p| p["message"].as_str())
+        .collect();
+    assert!(
+        pulls.iter().any(|m| m.starts_with("Pulling image"))
+            && pulls.iter().any(|m| *m == format!("Pulled image {image}")),
+        "{pulls:?}"
+    );
+    assert!(registry::Registry::is_local(&image));
+    let first = containers(&project);
+
+    // Present now: a re-up pulls nothing and recreates nothing; pull_images pulls again (the
+    // image did not change, so nothing is recreated either).
+    let (done, progress) = deploy(&server, &project, json!({"compose_content": yaml}));
+    assert_eq!(done["success"], true, "{done}");
+    assert!(!progress.iter().any(|p| p["stage"] == "pulling_image"));
+    assert_eq!(containers(&project), first);
+    let (done, progress) = deploy(
+        &server,
+        &project,
+        json!({"compose_content": yaml, "pull_images": true, "registry_credentials": creds("s3cret-compose-pw")}),
+    );
+    assert_eq!(done["success"], true, "{done}");
+    assert!(progress
+        .iter()
+        .any(|p| p["message"] == format!("Pulled image {image}").as_str()));
+    // The local-only image cannot be pulled: the one on the host is used, and the progress says so.
+    assert!(
+        progress.iter().any(|p| p["stage"] == "pulling_image"
+            && p["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(APP1) && m.ends_with("using the local image"))),
+        "{progress:?}"
+    );
+    assert_eq!(containers(&project), first);
+
+    let (done, _) = deploy(&server, &project, json!({"action": "down"}));
+    assert_eq!(done["success"], true, "{done}");
+    let log = std::fs::read_to_string(&agent.log).unwrap_or_default();
+    for secret in ["wrong-pw", "s3cret-compose-pw"] {
+        assert!(!log.contains(secret), "a password reached the log");
+    }
+    assert!(
+        !log.contains("eyJ1c2VybmFtZSI6"),
+        "an X-Registry-Auth reached the log"
+    );
 }

@@ -678,7 +678,7 @@ impl<'a> V<'a> {
             .into_iter()
             .map(|(k, v)| (k, v.unwrap_or_default()))
             .collect();
-        l.sort();
+        super::sort(&mut l);
         l.dedup_by(|a, b| a.0 == b.0);
         Ok(l)
     }
@@ -782,7 +782,7 @@ fn resource(key: &str, v: &V<'_>, project: &str, network: bool) -> Result<Resour
                     .into_iter()
                     .map(|(k, v)| Ok((k, v.str()?)))
                     .collect::<Result<_, Error>>()?;
-                r.driver_opts.sort();
+                super::sort(&mut r.driver_opts);
             }
             "labels" => r.labels = c.labels()?,
             "ipam" if network => {
@@ -1015,7 +1015,7 @@ fn service(
                         _ => return Err(lv.unsupported("")),
                     }
                 }
-                opts.sort();
+                super::sort(&mut opts);
                 s.logging = Some((driver, opts));
             }
             "stop_grace_period" => s.stop_grace_period_s = Some(v.duration_ns()? / 1_000_000_000),
@@ -1133,7 +1133,7 @@ fn service(
             env.push((k, v));
         }
     }
-    env.sort();
+    super::sort(&mut env);
     s.environment = env.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     Ok(s)
 }

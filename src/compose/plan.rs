@@ -1,14 +1,15 @@
 //! A service of a [`Project`] → the body of Docker's `POST /containers/create`, its labels and its
-//! config hash, pure.
+//! config hash, pure. Bodies are written straight to bytes by [`super::json::Json`].
 //!
-//! The config hash (label `com.docker.compose.config-hash`) is the SHA-1 of the create body (keys
-//! sorted, as `serde_json::Map` keeps them) before the hash label is added: `up` compares it with
-//! the running container's label to decide whether to recreate. It is our own digest, not compose
-//! v2's (a SHA-256 of its internal service JSON), so the host's compose CLI sees a different hash
-//! and would recreate once (README, known differences).
-use super::model::{MountKind, Project, Resource, Service};
+//! The config hash (label `com.docker.compose.config-hash`) is the SHA-1 of the create body as
+//! written before the last two labels (`com.docker.compose.version` and the hash itself, which
+//! close the body): `up` compares it with the running container's label to decide whether to
+//! recreate, and an agent upgrade alone recreates nothing. It is our own digest, not compose v2's
+//! (the SHA-256 of compose-go's JSON form of the service, README, known differences), so the
+//! host's compose CLI sees a different hash and would recreate once.
+use super::json::Json;
+use super::model::{Condition, MountKind, Project, Resource, Service, ServiceNetwork};
 use crate::ws::sha1::Sha1;
-use serde_json::{json, Map, Value};
 
 /// Compose's label keys (docker/compose `api/labels.go`).
 pub const LABEL_PROJECT: &str = "com.docker.compose.project";
@@ -56,32 +57,64 @@ fn net_name<'a>(p: &'a Project, key: &'a str) -> &'a str {
         .unwrap_or(key)
 }
 
-/// The networks of `s` in the order they are attached: the first one at create (Docker's
-/// `NetworkMode`), the others connected before start. Sorted by engine name, as compose does
-/// when no priority is given.
-pub fn service_networks(p: &Project, s: &Service) -> Vec<(String, Value)> {
-    let mut nets: Vec<(String, Value)> = s
+fn version_label() -> String {
+    format!("dockmon-agent-{}", crate::VERSION)
+}
+
+/// The networks of `s` (engine name, entry) in the order they are attached: the first one at
+/// create (Docker's `NetworkMode`), the others connected before start. Sorted by engine name, as
+/// compose does when no priority is given.
+pub fn service_networks<'a>(p: &'a Project, s: &'a Service) -> Vec<(&'a str, &'a ServiceNetwork)> {
+    let mut nets: Vec<(&str, &ServiceNetwork)> = s
         .networks
         .iter()
-        .map(|n| {
-            let mut aliases = vec![s.name.clone()];
-            aliases.extend(n.aliases.iter().cloned());
-            let mut ep = json!({ "Aliases": aliases });
-            if !n.ipv4_address.is_empty() || !n.ipv6_address.is_empty() {
-                let mut ipam = Map::new();
-                if !n.ipv4_address.is_empty() {
-                    ipam.insert("IPv4Address".into(), n.ipv4_address.clone().into());
-                }
-                if !n.ipv6_address.is_empty() {
-                    ipam.insert("IPv6Address".into(), n.ipv6_address.clone().into());
-                }
-                ep["IPAMConfig"] = Value::Object(ipam);
-            }
-            (net_name(p, &n.name).to_string(), ep)
-        })
+        .map(|n| (net_name(p, &n.name), n))
         .collect();
-    nets.sort_by(|a, b| a.0.cmp(&b.0));
+    super::sort_by(&mut nets, &|a, b| a.0 < b.0);
     nets
+}
+
+/// Docker's `EndpointSettings` of `s` on network entry `n`: the service name and the extra
+/// aliases, and the static addresses.
+pub fn write_endpoint(w: &mut Json<'_>, s: &Service, n: &ServiceNetwork) {
+    w.open().key("Aliases").open_list().str(&s.name);
+    for a in &n.aliases {
+        w.str(a);
+    }
+    w.close_list();
+    if !n.ipv4_address.is_empty() || !n.ipv6_address.is_empty() {
+        w.key("IPAMConfig").open();
+        if !n.ipv4_address.is_empty() {
+            w.kv("IPv4Address", &n.ipv4_address);
+        }
+        if !n.ipv6_address.is_empty() {
+            w.kv("IPv6Address", &n.ipv6_address);
+        }
+        w.close();
+    }
+    w.close();
+}
+
+/// The body of `POST /networks/{name}/connect` for container `id`.
+pub fn connect_body(id: &str, s: &Service, n: &ServiceNetwork) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut w = Json::new(&mut out);
+    w.open().kv("Container", id).key("EndpointConfig");
+    write_endpoint(&mut w, s, n);
+    w.close();
+    out
+}
+
+fn sha1_hex(bytes: &[u8]) -> String {
+    let mut h = Sha1::new();
+    h.update(bytes);
+    let mut s = String::with_capacity(40);
+    for b in h.finish() {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    s
 }
 
 /// The create body of `s` with every label, and its config hash. `container_of` gives the
@@ -91,74 +124,31 @@ pub fn create_body(
     s: &Service,
     at: &Where<'_>,
     container_of: &dyn Fn(&str) -> Option<String>,
-) -> (Value, String) {
-    let mut labels: Map<String, Value> = s
-        .labels
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
-    labels.insert(LABEL_PROJECT.into(), p.name.clone().into());
-    labels.insert(LABEL_SERVICE.into(), s.name.clone().into());
-    labels.insert(LABEL_NUMBER.into(), "1".into());
-    labels.insert(LABEL_ONEOFF.into(), "False".into());
-    labels.insert(LABEL_WORKING_DIR.into(), at.working_dir.into());
-    labels.insert(LABEL_CONFIG_FILES.into(), at.config_file.into());
-    labels.insert(
-        LABEL_VERSION.into(),
-        format!("dockmon-agent-{}", crate::VERSION).into(),
-    );
-    if !s.depends_on.is_empty() {
-        let d: Vec<String> = s
-            .depends_on
-            .iter()
-            .map(|(n, c, _)| {
-                let c = match c {
-                    super::model::Condition::Started => "service_started",
-                    super::model::Condition::Healthy => "service_healthy",
-                    super::model::Condition::CompletedSuccessfully => {
-                        "service_completed_successfully"
-                    }
-                };
-                format!("{n}:{c}:false")
-            })
-            .collect();
-        labels.insert(LABEL_DEPENDS_ON.into(), d.join(",").into());
-    }
-
-    let mut cfg = Map::new();
-    let mut host = Map::new();
-    cfg.insert("Image".into(), s.image.clone().into());
-    cfg.insert("Labels".into(), Value::Object(labels));
-    cfg.insert("Env".into(), json!(s.environment));
+) -> (Vec<u8>, String) {
+    let mut out = Vec::with_capacity(1024);
+    let mut w = Json::new(&mut out);
+    w.open()
+        .kv("Image", &s.image)
+        .kv_list("Env", &s.environment);
     if let Some(c) = &s.command {
-        cfg.insert("Cmd".into(), json!(c));
+        w.kv_list("Cmd", c);
     }
     if let Some(e) = &s.entrypoint {
-        cfg.insert("Entrypoint".into(), json!(e));
+        w.kv_list("Entrypoint", e);
     }
-    if let Some(u) = &s.user {
-        cfg.insert("User".into(), u.clone().into());
-    }
-    if let Some(w) = &s.working_dir {
-        cfg.insert("WorkingDir".into(), w.clone().into());
-    }
-    if let Some(h) = &s.hostname {
-        cfg.insert("Hostname".into(), h.clone().into());
-    }
-    if let Some(sig) = &s.stop_signal {
-        cfg.insert("StopSignal".into(), sig.clone().into());
-    }
+    w.kv_opt("User", s.user.as_ref())
+        .kv_opt("WorkingDir", s.working_dir.as_ref())
+        .kv_opt("Hostname", s.hostname.as_ref())
+        .kv_opt("StopSignal", s.stop_signal.as_ref());
     if let Some(t) = s.stop_grace_period_s {
-        cfg.insert("StopTimeout".into(), t.into());
+        w.kv_int("StopTimeout", t);
     }
-    cfg.insert("Tty".into(), s.tty.into());
-    cfg.insert("OpenStdin".into(), s.stdin_open.into());
-    cfg.insert("AttachStdin".into(), false.into());
+    w.kv_bool("Tty", s.tty)
+        .kv_bool("OpenStdin", s.stdin_open)
+        .kv_bool("AttachStdin", false);
     if let Some(h) = &s.healthcheck {
-        let mut hc = Map::new();
-        if !h.test.is_empty() {
-            hc.insert("Test".into(), json!(h.test));
-        }
+        w.key("Healthcheck").open();
+        w.kv_list_nonempty("Test", &h.test);
         for (k, v) in [
             ("Interval", h.interval_ns),
             ("Timeout", h.timeout_ns),
@@ -167,273 +157,335 @@ pub fn create_body(
             ("StartInterval", h.start_interval_ns),
         ] {
             if v != 0 {
-                hc.insert(k.into(), v.into());
+                w.kv_int(k, v);
             }
         }
-        cfg.insert("Healthcheck".into(), Value::Object(hc));
+        w.close();
     }
-    // Ports: exposed (ports' targets and `expose`) and bindings.
-    let mut exposed = Map::new();
-    let mut bindings: Map<String, Value> = Map::new();
-    for e in &s.expose {
-        let key = if e.contains('/') {
-            e.clone()
-        } else {
-            format!("{e}/tcp")
-        };
-        exposed.insert(key, json!({}));
+    // Exposed ports: ports' targets and `expose` (Docker keeps a map, so duplicates are harmless).
+    if !s.expose.is_empty() || !s.ports.is_empty() {
+        w.key("ExposedPorts").open();
+        for e in &s.expose {
+            if e.contains('/') {
+                w.key(e);
+            } else {
+                w.key(&format!("{e}/tcp"));
+            }
+            w.open().close();
+        }
+        for port in &s.ports {
+            w.key(&format!("{}/{}", port.target, port.protocol))
+                .open()
+                .close();
+        }
+        w.close();
     }
-    for port in &s.ports {
-        let key = format!("{}/{}", port.target, port.protocol);
-        exposed.insert(key.clone(), json!({}));
-        let b = bindings.entry(key).or_insert_with(|| json!([]));
-        if let Value::Array(a) = b {
-            a.push(json!({ "HostIp": port.host_ip, "HostPort": port.published }));
+    // Anonymous short volumes as `Volumes`.
+    let anon =
+        |m: &&super::model::Mount| m.kind == MountKind::Volume && m.source.is_empty() && m.short;
+    if s.mounts.iter().any(|m| anon(&m)) {
+        w.key("Volumes").open();
+        for m in s.mounts.iter().filter(anon) {
+            w.key(&m.target).open().close();
+        }
+        w.close();
+    }
+    // Networking: the first network at create, the others connected before start (`up`).
+    let nets = service_networks(p, s);
+    if s.network_mode.is_none() {
+        if let Some((first, n)) = nets.first() {
+            w.key("NetworkingConfig")
+                .open()
+                .key("EndpointsConfig")
+                .open()
+                .key(first);
+            write_endpoint(&mut w, s, n);
+            w.close().close();
         }
     }
-    if !exposed.is_empty() {
-        cfg.insert("ExposedPorts".into(), Value::Object(exposed));
+    w.key("HostConfig").open();
+    write_host_config(&mut w, p, s, nets.first().map(|n| n.0), container_of);
+    w.close();
+    // Labels last: everything up to the version and hash labels is hashed.
+    w.key("Labels").open();
+    for (k, v) in &s.labels {
+        w.kv(k, v);
     }
-    if !bindings.is_empty() {
-        host.insert("PortBindings".into(), Value::Object(bindings));
+    w.kv(LABEL_PROJECT, &p.name)
+        .kv(LABEL_SERVICE, &s.name)
+        .kv(LABEL_NUMBER, "1")
+        .kv(LABEL_ONEOFF, "False")
+        .kv(LABEL_WORKING_DIR, at.working_dir)
+        .kv(LABEL_CONFIG_FILES, at.config_file);
+    if !s.depends_on.is_empty() {
+        let mut d = String::new();
+        for (n, c, _) in &s.depends_on {
+            if !d.is_empty() {
+                d.push(',');
+            }
+            let c = match c {
+                Condition::Started => "service_started",
+                Condition::Healthy => "service_healthy",
+                Condition::CompletedSuccessfully => "service_completed_successfully",
+            };
+            d.push_str(n);
+            d.push(':');
+            d.push_str(c);
+            d.push_str(":false");
+        }
+        w.kv(LABEL_DEPENDS_ON, &d);
+    }
+    let hash = sha1_hex(w.out);
+    w.kv(LABEL_VERSION, &version_label())
+        .kv(LABEL_HASH, &hash)
+        .close()
+        .close();
+    (out, hash)
+}
+
+fn write_host_config(
+    w: &mut Json<'_>,
+    p: &Project,
+    s: &Service,
+    first_net: Option<&str>,
+    container_of: &dyn Fn(&str) -> Option<String>,
+) {
+    if !s.ports.is_empty() {
+        w.key("PortBindings").open();
+        // One key per container port, with every binding of it (a map key may appear once).
+        for (i, port) in s.ports.iter().enumerate() {
+            let same =
+                |q: &super::model::Port| q.target == port.target && q.protocol == port.protocol;
+            if s.ports[..i].iter().any(same) {
+                continue;
+            }
+            w.key(&format!("{}/{}", port.target, port.protocol))
+                .open_list();
+            for q in s.ports[i..].iter().filter(|q| same(q)) {
+                w.open()
+                    .kv("HostIp", &q.host_ip)
+                    .kv("HostPort", &q.published)
+                    .close();
+            }
+            w.close_list();
+        }
+        w.close();
     }
     // Mounts: short binds and named volumes as `Binds` (as compose does: a missing host path is
-    // created), the long syntax and tmpfs as `Mounts`, anonymous short volumes as `Volumes`.
-    let mut binds = Vec::new();
-    let mut mounts = Vec::new();
-    let mut anon = Map::new();
-    for m in &s.mounts {
-        let vol_name = || {
-            p.volumes
-                .iter()
-                .find(|v| v.key == m.source)
-                .map(|v| v.name.clone())
-                .unwrap_or_else(|| m.source.clone())
-        };
-        match m.kind {
-            MountKind::Volume if m.source.is_empty() && m.short => {
-                anon.insert(m.target.clone(), json!({}));
-            }
-            MountKind::Bind | MountKind::Volume if m.short => {
-                let src = if m.kind == MountKind::Bind {
-                    m.source.clone()
-                } else {
-                    vol_name()
-                };
-                let mode = if m.read_only { "ro" } else { "rw" };
-                binds.push(format!("{src}:{}:{mode}", m.target));
-            }
-            MountKind::Bind => mounts.push(json!({
-                "Type": "bind", "Source": m.source, "Target": m.target, "ReadOnly": m.read_only,
-            })),
-            MountKind::Volume => {
-                let mut v = json!({
-                    "Type": "volume", "Target": m.target, "ReadOnly": m.read_only,
-                });
-                if !m.source.is_empty() {
-                    v["Source"] = vol_name().into();
-                }
-                if m.nocopy {
-                    v["VolumeOptions"] = json!({ "NoCopy": true });
-                }
-                mounts.push(v);
-            }
-            MountKind::Tmpfs => {
-                let mut v = json!({ "Type": "tmpfs", "Target": m.target, "ReadOnly": m.read_only });
-                if m.tmpfs_size > 0 {
-                    v["TmpfsOptions"] = json!({ "SizeBytes": m.tmpfs_size });
-                }
-                mounts.push(v);
-            }
-        }
-    }
-    if !anon.is_empty() {
-        cfg.insert("Volumes".into(), Value::Object(anon));
-    }
-    if !binds.is_empty() {
-        host.insert("Binds".into(), json!(binds));
-    }
-    if !mounts.is_empty() {
-        host.insert("Mounts".into(), Value::Array(mounts));
-    }
-    // Networking.
-    let nets = service_networks(p, s);
-    match &s.network_mode {
-        Some(m) => {
-            let mode = match m.strip_prefix("service:") {
-                Some(other) => format!(
-                    "container:{}",
-                    container_of(other).unwrap_or_else(|| other.to_string())
-                ),
-                None => m.clone(),
+    // created), the long syntax and tmpfs as `Mounts`.
+    let vol_name = |key: &str| -> String {
+        p.volumes
+            .iter()
+            .find(|v| v.key == key)
+            .map(|v| v.name.clone())
+            .unwrap_or_else(|| key.to_string())
+    };
+    let bind_like = |m: &&super::model::Mount| {
+        m.short
+            && (m.kind == MountKind::Bind || (m.kind == MountKind::Volume && !m.source.is_empty()))
+    };
+    if s.mounts.iter().any(|m| bind_like(&m)) {
+        w.key("Binds").open_list();
+        for m in s.mounts.iter().filter(bind_like) {
+            let src = if m.kind == MountKind::Bind {
+                m.source.clone()
+            } else {
+                vol_name(&m.source)
             };
-            host.insert("NetworkMode".into(), mode.into());
+            let mode = if m.read_only { "ro" } else { "rw" };
+            w.str(&format!("{src}:{}:{mode}", m.target));
         }
+        w.close_list();
+    }
+    let long = |m: &&super::model::Mount| !m.short;
+    if s.mounts.iter().any(|m| long(&m)) {
+        w.key("Mounts").open_list();
+        for m in s.mounts.iter().filter(long) {
+            w.open();
+            match m.kind {
+                MountKind::Bind => {
+                    w.kv("Type", "bind").kv("Source", &m.source);
+                }
+                MountKind::Volume => {
+                    w.kv("Type", "volume");
+                    if !m.source.is_empty() {
+                        w.kv("Source", &vol_name(&m.source));
+                    }
+                    if m.nocopy {
+                        w.key("VolumeOptions")
+                            .open()
+                            .kv_bool("NoCopy", true)
+                            .close();
+                    }
+                }
+                MountKind::Tmpfs => {
+                    w.kv("Type", "tmpfs");
+                    if m.tmpfs_size > 0 {
+                        w.key("TmpfsOptions")
+                            .open()
+                            .kv_int("SizeBytes", m.tmpfs_size)
+                            .close();
+                    }
+                }
+            }
+            w.kv("Target", &m.target)
+                .kv_bool("ReadOnly", m.read_only)
+                .close();
+        }
+        w.close_list();
+    }
+    match &s.network_mode {
+        Some(m) => match m.strip_prefix("service:") {
+            Some(other) => {
+                let id = container_of(other).unwrap_or_else(|| other.to_string());
+                w.kv("NetworkMode", &format!("container:{id}"));
+            }
+            None => {
+                w.kv("NetworkMode", m);
+            }
+        },
         None => {
-            if let Some((first, ep)) = nets.first() {
-                host.insert("NetworkMode".into(), first.clone().into());
-                cfg.insert(
-                    "NetworkingConfig".into(),
-                    json!({ "EndpointsConfig": { first.clone(): ep } }),
-                );
+            if let Some(first) = first_net {
+                w.kv("NetworkMode", first);
             }
         }
     }
     if let Some((name, n)) = &s.restart {
-        host.insert(
-            "RestartPolicy".into(),
-            json!({ "Name": name, "MaximumRetryCount": n }),
-        );
+        w.key("RestartPolicy")
+            .open()
+            .kv("Name", name)
+            .kv_int("MaximumRetryCount", *n)
+            .close();
     }
-    let list = |v: &Vec<String>| json!(v);
-    if !s.cap_add.is_empty() {
-        host.insert("CapAdd".into(), list(&s.cap_add));
-    }
-    if !s.cap_drop.is_empty() {
-        host.insert("CapDrop".into(), list(&s.cap_drop));
-    }
-    if !s.dns.is_empty() {
-        host.insert("Dns".into(), list(&s.dns));
-    }
-    if !s.extra_hosts.is_empty() {
-        host.insert("ExtraHosts".into(), list(&s.extra_hosts));
-    }
+    w.kv_list_nonempty("CapAdd", &s.cap_add)
+        .kv_list_nonempty("CapDrop", &s.cap_drop)
+        .kv_list_nonempty("Dns", &s.dns)
+        .kv_list_nonempty("ExtraHosts", &s.extra_hosts);
     if s.privileged {
-        host.insert("Privileged".into(), true.into());
+        w.kv_bool("Privileged", true);
     }
     if let Some(i) = s.init {
-        host.insert("Init".into(), i.into());
+        w.kv_bool("Init", i);
     }
-    if let Some(v) = s.shm_size {
-        host.insert("ShmSize".into(), v.into());
-    }
-    if let Some(v) = s.memory {
-        host.insert("Memory".into(), v.into());
-    }
-    if let Some(v) = s.nano_cpus {
-        host.insert("NanoCpus".into(), v.into());
-    }
-    if let Some(v) = s.pids_limit {
-        host.insert("PidsLimit".into(), v.into());
+    for (k, v) in [
+        ("ShmSize", s.shm_size),
+        ("Memory", s.memory),
+        ("NanoCpus", s.nano_cpus),
+        ("PidsLimit", s.pids_limit),
+    ] {
+        if let Some(v) = v {
+            w.kv_int(k, v);
+        }
     }
     if !s.sysctls.is_empty() {
-        let m: Map<String, Value> = s
-            .sysctls
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone().into()))
-            .collect();
-        host.insert("Sysctls".into(), Value::Object(m));
+        w.kv_map("Sysctls", &s.sysctls);
     }
     if !s.ulimits.is_empty() {
-        let u: Vec<Value> = s
-            .ulimits
-            .iter()
-            .map(|u| json!({ "Name": u.name, "Soft": u.soft, "Hard": u.hard }))
-            .collect();
-        host.insert("Ulimits".into(), Value::Array(u));
+        w.key("Ulimits").open_list();
+        for u in &s.ulimits {
+            w.open()
+                .kv("Name", &u.name)
+                .kv_int("Soft", u.soft)
+                .kv_int("Hard", u.hard)
+                .close();
+        }
+        w.close_list();
     }
     if !s.devices.is_empty() {
-        let d: Vec<Value> = s
-            .devices
-            .iter()
-            .map(|(h, c, perm)| json!({ "PathOnHost": h, "PathInContainer": c, "CgroupPermissions": perm }))
-            .collect();
-        host.insert("Devices".into(), Value::Array(d));
+        w.key("Devices").open_list();
+        for (h, c, perm) in &s.devices {
+            w.open()
+                .kv("PathOnHost", h)
+                .kv("PathInContainer", c)
+                .kv("CgroupPermissions", perm)
+                .close();
+        }
+        w.close_list();
     }
     if let Some((driver, opts)) = &s.logging {
-        let c: Map<String, Value> = opts
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone().into()))
-            .collect();
-        host.insert("LogConfig".into(), json!({ "Type": driver, "Config": c }));
+        w.key("LogConfig")
+            .open()
+            .kv("Type", driver)
+            .kv_map("Config", opts)
+            .close();
     }
-    cfg.insert("HostConfig".into(), Value::Object(host));
-    let mut body = Value::Object(cfg);
-    let hash = hash(&body);
-    body["Labels"][LABEL_HASH] = hash.clone().into();
-    (body, hash)
 }
 
-fn hash(v: &Value) -> String {
-    let mut h = Sha1::new();
-    h.update(v.to_string().as_bytes());
-    h.finish().iter().map(|b| format!("{b:02x}")).collect()
+fn write_resource_labels(w: &mut Json<'_>, project: &str, r: &Resource, key_label: &str) {
+    w.key("Labels").open();
+    for (k, v) in &r.labels {
+        w.kv(k, v);
+    }
+    w.kv(LABEL_PROJECT, project)
+        .kv(key_label, &r.key)
+        .kv(LABEL_VERSION, &version_label())
+        .close();
 }
 
 /// `POST /networks/create` body of a (non-external) network.
-pub fn network_body(project: &str, n: &Resource) -> Value {
-    let mut labels: Map<String, Value> = n
-        .labels
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone().into()))
-        .collect();
-    labels.insert(LABEL_PROJECT.into(), project.into());
-    labels.insert(LABEL_NETWORK.into(), n.key.clone().into());
-    labels.insert(
-        LABEL_VERSION.into(),
-        format!("dockmon-agent-{}", crate::VERSION).into(),
-    );
-    let opts: Map<String, Value> = n
-        .driver_opts
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone().into()))
-        .collect();
-    let mut body = json!({
-        "Name": n.name,
-        "CheckDuplicate": true,
-        "Driver": if n.driver.is_empty() { "bridge" } else { n.driver.as_str() },
-        "Options": opts,
-        "Labels": labels,
-        "Internal": n.internal,
-        "Attachable": n.attachable,
-        "EnableIPv6": n.enable_ipv6,
-    });
+pub fn network_body(project: &str, n: &Resource) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut w = Json::new(&mut out);
+    w.open()
+        .kv("Name", &n.name)
+        .kv_bool("CheckDuplicate", true)
+        .kv(
+            "Driver",
+            if n.driver.is_empty() {
+                "bridge"
+            } else {
+                &n.driver
+            },
+        )
+        .kv_map("Options", &n.driver_opts)
+        .kv_bool("Internal", n.internal)
+        .kv_bool("Attachable", n.attachable)
+        .kv_bool("EnableIPv6", n.enable_ipv6);
     if !n.ipam_driver.is_empty() || !n.ipam_config.is_empty() {
-        let config: Vec<Value> = n
-            .ipam_config
-            .iter()
-            .map(|(s, r, g)| {
-                let mut c = Map::new();
-                for (k, v) in [("Subnet", s), ("IPRange", r), ("Gateway", g)] {
-                    if !v.is_empty() {
-                        c.insert(k.into(), v.clone().into());
-                    }
+        let driver = if n.ipam_driver.is_empty() {
+            "default"
+        } else {
+            &n.ipam_driver
+        };
+        w.key("IPAM")
+            .open()
+            .kv("Driver", driver)
+            .key("Config")
+            .open_list();
+        for (subnet, range, gateway) in &n.ipam_config {
+            w.open();
+            for (k, v) in [("Subnet", subnet), ("IPRange", range), ("Gateway", gateway)] {
+                if !v.is_empty() {
+                    w.kv(k, v);
                 }
-                Value::Object(c)
-            })
-            .collect();
-        body["IPAM"] = json!({
-            "Driver": if n.ipam_driver.is_empty() { "default" } else { n.ipam_driver.as_str() },
-            "Config": config,
-        });
+            }
+            w.close();
+        }
+        w.close_list().close();
     }
-    body
+    write_resource_labels(&mut w, project, n, LABEL_NETWORK);
+    w.close();
+    out
 }
 
 /// `POST /volumes/create` body of a (non-external) volume.
-pub fn volume_body(project: &str, v: &Resource) -> Value {
-    let mut labels: Map<String, Value> = v
-        .labels
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone().into()))
-        .collect();
-    labels.insert(LABEL_PROJECT.into(), project.into());
-    labels.insert(LABEL_VOLUME.into(), v.key.clone().into());
-    labels.insert(
-        LABEL_VERSION.into(),
-        format!("dockmon-agent-{}", crate::VERSION).into(),
-    );
-    let opts: Map<String, Value> = v
-        .driver_opts
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone().into()))
-        .collect();
-    json!({
-        "Name": v.name,
-        "Driver": if v.driver.is_empty() { "local" } else { v.driver.as_str() },
-        "DriverOpts": opts,
-        "Labels": labels,
-    })
+pub fn volume_body(project: &str, v: &Resource) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut w = Json::new(&mut out);
+    w.open()
+        .kv("Name", &v.name)
+        .kv(
+            "Driver",
+            if v.driver.is_empty() {
+                "local"
+            } else {
+                &v.driver
+            },
+        )
+        .kv_map("DriverOpts", &v.driver_opts);
+    write_resource_labels(&mut w, project, v, LABEL_VOLUME);
+    w.close();
+    out
 }
 
 /// Services in start order: every service after what it depends on (`depends_on`,
@@ -469,6 +521,7 @@ pub fn start_order(p: &Project) -> Vec<usize> {
 mod tests {
     use super::super::model::{load, Input};
     use super::*;
+    use serde_json::json;
 
     fn project(t: &str) -> Project {
         let read = |_: &str| Ok(None);
@@ -493,6 +546,7 @@ mod tests {
     fn body_labels_and_stable_hash() {
         let p = project("services:\n  web:\n    image: busybox\n    ports: ['8080:80']\n    volumes: ['./d:/d:ro', 'v:/v', '/anon']\n    restart: always\nvolumes:\n  v:\n");
         let (b, h) = create_body(&p, &p.services[0], &AT, &|_| None);
+        let b: serde_json::Value = serde_json::from_slice(&b).unwrap();
         assert_eq!(b["Labels"][LABEL_PROJECT], "p");
         assert_eq!(b["Labels"][LABEL_HASH], h.as_str());
         assert_eq!(

@@ -212,7 +212,7 @@ fn walk(dir: &Path, depth: usize, found: &mut Vec<Found>, entries: &mut usize) {
     if depth == 0 {
         return;
     }
-    subdirs.sort();
+    super::sort(&mut subdirs);
     for d in subdirs {
         if is_system(&d) {
             continue;

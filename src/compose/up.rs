@@ -6,16 +6,25 @@
 //! again. A service that fails is recorded with its error and the others go on, unless they depend
 //! on it (then they fail too, naming the dependency): the caller reports `partial_success`.
 //! `down` and `restart` work from the labels alone (`com.docker.compose.project`), so they need no
-//! compose file and also find what an older file created. Images are never pulled here (see
-//! README, known gaps): a missing image fails its service with a message saying so.
+//! compose file and also find what an older file created.
+//!
+//! Images: before any container, every image of the active services is looked up; one missing
+//! on the host is pulled (as compose does), and with `pull_images` every one is pulled, with the
+//! `X-Registry-Auth` of the matching `registry_credentials` entry. A pull that fails fails the
+//! services using that image (their error names the image and carries the engine's message), the
+//! others go on; with `pull_images`, an image the host already has is used when its pull fails
+//! (a locally built or tagged image, a registry that is down), with a progress message saying so.
+//! A container whose image ID is no longer the tag's is recreated, as compose v2 does after a pull.
+use super::json::Json;
 use super::model::{Condition, Project, Resource};
 use super::plan::{self, Where, LABEL_HASH, LABEL_PROJECT, LABEL_SERVICE};
+use crate::docker::pull::{Layers, Throttle};
 use crate::docker::{Client, Error};
 use crate::http::request::push_encoded;
 use crate::limits::{
     COMPOSE_CALL_BODY_MAX_BYTES, COMPOSE_LIST_BODY_MAX_BYTES, COMPOSE_POLL_MS, OP_TIMEOUT_MS,
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// The outcome of one service (spec 3.8.4 `services.<name>`).
@@ -51,6 +60,46 @@ pub struct Up<'a> {
     pub wait_for_healthy: bool,
     /// How long `depends_on: service_healthy` and `wait_for_healthy` wait.
     pub health_timeout: Duration,
+    /// Pull every image, not only the missing ones.
+    pub pull_images: bool,
+    /// Registry credentials (spec 3.8.2).
+    pub credentials: &'a [Credential],
+}
+
+/// One `registry_credentials` entry, ready for the engine. No `Debug`: it holds a password.
+pub struct Credential {
+    /// The registry host as [`registry_of`] names it (`docker.io` for Docker Hub).
+    pub registry: String,
+    /// The `X-Registry-Auth` value.
+    pub auth: String,
+}
+
+/// The registry a reference pulls from: its first path component when that names a host (has a
+/// `.` or a `:`, or is `localhost`, Docker's rule), else `docker.io`.
+pub fn registry_of(image: &str) -> &str {
+    match image.split_once('/') {
+        Some((host, _)) if host.contains(['.', ':']) || host == "localhost" => host,
+        _ => "docker.io",
+    }
+}
+
+/// A `registry_url` as [`registry_of`] names it: scheme, path and trailing `/` dropped, Docker
+/// Hub's aliases folded to `docker.io` (as DockMon's Go agent folds them).
+pub fn normalize_registry(url: &str) -> String {
+    let u = url.trim();
+    let u = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"))
+        .unwrap_or(u);
+    let host = u.split('/').next().unwrap_or("");
+    match host {
+        ""
+        | "docker.io"
+        | "index.docker.io"
+        | "registry-1.docker.io"
+        | "registry.hub.docker.com" => "docker.io".into(),
+        h => h.to_ascii_lowercase(),
+    }
 }
 
 /// Progress: `(stage, message)` (spec 3.8.4 stage names).
@@ -61,7 +110,7 @@ pub type Outcome = Result<Vec<ServiceResult>, String>;
 
 fn text(e: &Error) -> String {
     match e {
-        Error::Status { message, .. } => message.clone(),
+        Error::Status { message, .. } | Error::Stream { message, .. } => message.clone(),
         other => other.to_string(),
     }
 }
@@ -76,15 +125,14 @@ async fn call_json(
     client: &Client,
     method: &'static str,
     target: &str,
-    body: Option<&Value>,
+    body: Option<&[u8]>,
 ) -> Result<Value, Error> {
-    let bytes = body.map(|b| b.to_string().into_bytes());
     let mut out = Vec::new();
     client
         .call(
             method,
             target,
-            bytes.as_deref().map(|b| ("application/json", b)),
+            body.map(|b| ("application/json", b)),
             &mut out,
             COMPOSE_CALL_BODY_MAX_BYTES,
             OP_TIMEOUT_MS,
@@ -112,12 +160,26 @@ pub struct Existing {
     pub service: String,
     /// Label `com.docker.compose.config-hash`.
     pub hash: String,
+    /// The image ID it runs.
+    pub image_id: String,
+}
+
+/// `{"label":["com.docker.compose.project=<project>"]}`, URL-encoded.
+fn project_filter(project: &str) -> String {
+    let mut f = Vec::new();
+    Json::new(&mut f)
+        .open()
+        .key("label")
+        .open_list()
+        .str(&format!("{LABEL_PROJECT}={project}"))
+        .close_list()
+        .close();
+    enc(&String::from_utf8_lossy(&f))
 }
 
 /// Every container (all states) labelled with `project`.
 pub async fn list_project(client: &Client, project: &str) -> Result<Vec<Existing>, Error> {
-    let filters = json!({ "label": [format!("{LABEL_PROJECT}={project}")] }).to_string();
-    let target = format!("/containers/json?all=1&filters={}", enc(&filters));
+    let target = format!("/containers/json?all=1&filters={}", project_filter(project));
     let mut out = Vec::new();
     client
         .call(
@@ -147,6 +209,7 @@ pub async fn list_project(client: &Client, project: &str) -> Result<Vec<Existing
                 state: c["State"].as_str().unwrap_or("").to_string(),
                 service: label(LABEL_SERVICE),
                 hash: label(LABEL_HASH),
+                image_id: c["ImageID"].as_str().unwrap_or("").to_string(),
             }
         })
         .collect())
@@ -186,7 +249,7 @@ async fn ensure(
     client: &Client,
     kind: &str,
     r: &Resource,
-    body: impl FnOnce() -> Value,
+    body: impl FnOnce() -> Vec<u8>,
 ) -> Result<(), String> {
     let target = format!("/{kind}s/{}", enc(&r.name));
     match call_json(client, "GET", &target, None).await {
@@ -200,9 +263,14 @@ async fn ensure(
             r.name
         ));
     }
-    call_json(client, "POST", &format!("/{kind}s/create"), Some(&body()))
-        .await
-        .map_err(|e| format!("failed to create {kind} {}: {}", r.name, text(&e)))?;
+    call_json(
+        client,
+        "POST",
+        &format!("/{kind}s/create"),
+        Some(&body()[..]),
+    )
+    .await
+    .map_err(|e| format!("failed to create {kind} {}: {}", r.name, text(&e)))?;
     Ok(())
 }
 
@@ -292,6 +360,7 @@ pub async fn up(client: &Client, req: &Up<'_>, progress: Progress<'_>) -> Outcom
     let existing = list_project(client, &p.name)
         .await
         .map_err(|e| format!("failed to list the project's containers: {}", text(&e)))?;
+    let images = images(client, req, progress).await;
     let mut results: Vec<ServiceResult> = Vec::new();
     let mut ids: Vec<(String, String)> = Vec::new();
     let health_deadline = Instant::now() + req.health_timeout;
@@ -305,10 +374,16 @@ pub async fn up(client: &Client, req: &Up<'_>, progress: Progress<'_>) -> Outcom
             status: "failed".into(),
             ..Default::default()
         };
+        let image = images
+            .iter()
+            .find(|(n, _)| *n == s.image)
+            .map(|(_, r)| r.as_deref().map_err(String::as_str))
+            .unwrap_or(Ok(""));
         match up_one(
             client,
             req,
             i,
+            image,
             &existing,
             &ids,
             &results,
@@ -363,11 +438,127 @@ pub async fn up(client: &Client, req: &Up<'_>, progress: Progress<'_>) -> Outcom
     Ok(results)
 }
 
+/// The ID of image `reference` on the host, `None` when it is not there.
+async fn image_id(client: &Client, reference: &str) -> Result<Option<String>, Error> {
+    let mut out = Vec::new();
+    let target = format!("/images/{}/json", enc(reference));
+    match client
+        .call(
+            "GET",
+            &target,
+            None,
+            &mut out,
+            COMPOSE_LIST_BODY_MAX_BYTES,
+            OP_TIMEOUT_MS,
+        )
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    #[derive(serde::Deserialize)]
+    struct Image<'a> {
+        #[serde(rename = "Id", borrow)]
+        id: std::borrow::Cow<'a, str>,
+    }
+    let image: Image<'_> = serde_json::from_slice(&out).map_err(|e| Error::Json {
+        call: "GET /images/{name}/json".into(),
+        message: e.to_string(),
+    })?;
+    Ok(Some(image.id.into_owned()))
+}
+
+/// Pulls `reference` with the credentials of its registry, reporting `pulling_image` progress
+/// (throttled as the update's layer events, spec 3.8.1).
+async fn pull(
+    client: &Client,
+    reference: &str,
+    credentials: &[Credential],
+    progress: Progress<'_>,
+) -> Result<(), Error> {
+    let registry = registry_of(reference);
+    let auth = credentials
+        .iter()
+        .find(|c| c.registry == registry)
+        .map(|c| c.auth.as_str());
+    progress("pulling_image", &format!("Pulling image {reference}"));
+    let started = Instant::now();
+    let mut layers = Layers::new();
+    let mut throttle = Throttle::default();
+    let mut each = |line: &crate::docker::pull::Line<'_>| {
+        let applied = layers.apply(line);
+        let now_ms = started.elapsed().as_millis() as u64;
+        if throttle.due(now_ms, layers.overall(), applied.completed) {
+            let total = layers.layers().len();
+            progress(
+                "pulling_image",
+                &format!(
+                    "Pulling image {reference}: {}% ({} of {total} layers done)",
+                    layers.overall(),
+                    total - layers.remaining()
+                ),
+            );
+        }
+        Ok(())
+    };
+    client.pull(reference, auth, &mut each).await?;
+    progress("pulling_image", &format!("Pulled image {reference}"));
+    Ok(())
+}
+
+/// Every distinct image of the active services → its ID on the host, pulled first when missing
+/// or when `pull_images` asks for it; or why it is not available (the error of its services).
+async fn images(
+    client: &Client,
+    req: &Up<'_>,
+    progress: Progress<'_>,
+) -> Vec<(String, Result<String, String>)> {
+    let mut out: Vec<(String, Result<String, String>)> = Vec::new();
+    for s in &req.project.services {
+        if out.iter().any(|(n, _)| *n == s.image) {
+            continue;
+        }
+        let reference = s.image.as_str();
+        let have = if req.pull_images {
+            Ok(None)
+        } else {
+            image_id(client, reference).await
+        };
+        let result = match have {
+            Ok(Some(id)) => Ok(id),
+            Ok(None) => match pull(client, reference, req.credentials, progress).await {
+                Ok(()) => match image_id(client, reference).await {
+                    Ok(Some(id)) => Ok(id),
+                    Ok(None) => Err(format!("image {reference} is missing after its pull")),
+                    Err(e) => Err(format!("image {reference}: {}", text(&e))),
+                },
+                Err(e) => {
+                    let why = format!("failed to pull image {reference}: {}", text(&e));
+                    // `pull_images` on an image the host has (built or tagged locally, or the
+                    // registry is down): deploy what is there, and say so.
+                    match image_id(client, reference).await {
+                        Ok(Some(id)) if req.pull_images => {
+                            progress("pulling_image", &format!("{why}; using the local image"));
+                            Ok(id)
+                        }
+                        _ => Err(why),
+                    }
+                }
+            },
+            Err(e) => Err(format!("image {reference}: {}", text(&e))),
+        };
+        out.push((s.image.clone(), result));
+    }
+    out
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn up_one(
     client: &Client,
     req: &Up<'_>,
     i: usize,
+    image: Result<&str, &str>,
     existing: &[Existing],
     ids: &[(String, String)],
     results: &[ServiceResult],
@@ -376,6 +567,7 @@ async fn up_one(
 ) -> Result<String, String> {
     let p = req.project;
     let s = &p.services[i];
+    let image_id = image.map_err(str::to_string)?;
     // Dependencies first: a failed one fails this service.
     for (dep, cond, required) in &s.depends_on {
         let Some((_, id)) = ids.iter().find(|(n, _)| n == dep) else {
@@ -399,7 +591,7 @@ async fn up_one(
     let name = plan::container_name(&p.name, s);
     let mine: Vec<&Existing> = existing.iter().filter(|e| e.service == s.name).collect();
     if let [one] = mine.as_slice() {
-        if one.hash == hash && !req.force_recreate && one.name == name {
+        if one.hash == hash && one.image_id == image_id && !req.force_recreate && one.name == name {
             if one.state != "running" {
                 progress("starting", &format!("Starting {}", s.name));
                 client
@@ -409,24 +601,6 @@ async fn up_one(
             }
             return Ok(one.id.clone());
         }
-    }
-    // Image present? (pulling is not implemented here.)
-    match call_json(
-        client,
-        "GET",
-        &format!("/images/{}/json", enc(&s.image)),
-        None,
-    )
-    .await
-    {
-        Ok(_) => {}
-        Err(e) if e.is_not_found() => {
-            return Err(format!(
-                "image {} is not present on this host (this agent does not pull images yet)",
-                s.image
-            ))
-        }
-        Err(e) => return Err(format!("image {}: {}", s.image, text(&e))),
     }
     for old in &mine {
         progress("creating", &format!("Recreating {}", s.name));
@@ -454,8 +628,8 @@ async fn up_one(
         return Err(format!("failed to create {name}: no ID in Docker's answer"));
     }
     if s.network_mode.is_none() {
-        for (net, ep) in plan::service_networks(p, s).iter().skip(1) {
-            let b = json!({ "Container": id, "EndpointConfig": ep });
+        for (net, n) in plan::service_networks(p, s).iter().skip(1) {
+            let b = plan::connect_body(&id, s, n);
             if let Err(e) = call_json(
                 client,
                 "POST",
@@ -478,8 +652,7 @@ async fn up_one(
 }
 
 async fn list_labelled(client: &Client, kind: &str, project: &str) -> Result<Vec<String>, Error> {
-    let filters = json!({ "label": [format!("{LABEL_PROJECT}={project}")] }).to_string();
-    let target = format!("/{kind}?filters={}", enc(&filters));
+    let target = format!("/{kind}?filters={}", project_filter(project));
     let mut out = Vec::new();
     client
         .call(
@@ -604,4 +777,36 @@ pub async fn restart(client: &Client, project: &str, progress: Progress<'_>) -> 
         results.push(r);
     }
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registries_of_references_and_credentials() {
+        assert_eq!(registry_of("nginx:1"), "docker.io");
+        assert_eq!(registry_of("library/nginx"), "docker.io");
+        assert_eq!(registry_of("me/app:2"), "docker.io");
+        assert_eq!(registry_of("ghcr.io/me/app:2"), "ghcr.io");
+        assert_eq!(registry_of("127.0.0.1:5000/app"), "127.0.0.1:5000");
+        assert_eq!(registry_of("localhost/app"), "localhost");
+        assert_eq!(normalize_registry("https://ghcr.io/"), "ghcr.io");
+        assert_eq!(
+            normalize_registry("http://127.0.0.1:5000"),
+            "127.0.0.1:5000"
+        );
+        assert_eq!(
+            normalize_registry("Registry.Example.com/v2/"),
+            "registry.example.com"
+        );
+        for hub in [
+            "",
+            "docker.io",
+            "https://index.docker.io/v1/",
+            "registry-1.docker.io",
+        ] {
+            assert_eq!(normalize_registry(hub), "docker.io", "{hub}");
+        }
+    }
 }

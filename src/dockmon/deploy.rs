@@ -11,11 +11,11 @@ use super::context::{Context, Sink};
 use super::msg;
 use crate::compose::model::{self, Input};
 use crate::compose::plan::Where;
-use crate::compose::{interp, up};
+use crate::compose::{hostdir, interp, up};
 use crate::docker::Client;
 use crate::limits::{
     COMPOSE_ENV_FILES_MAX, COMPOSE_FILE_MAX_BYTES, COMPOSE_HEALTH_TIMEOUT_DEFAULT_S,
-    COMPOSE_HEALTH_TIMEOUT_MAX_S,
+    COMPOSE_HEALTH_TIMEOUT_MAX_S, COMPOSE_MOUNTINFO_MAX_BYTES,
 };
 use crate::outbox::Class;
 use serde::{Deserialize, Serialize};
@@ -60,7 +60,7 @@ pub struct Payload {
     /// Recreate unchanged services too.
     #[serde(default)]
     pub force_recreate: bool,
-    /// Pull images before `up` (not implemented: reported in a progress event).
+    /// Pull every image before `up` (a missing one is pulled anyway).
     #[serde(default)]
     pub pull_images: bool,
     /// Wait for healthchecks at the end.
@@ -69,6 +69,35 @@ pub struct Payload {
     /// Seconds to wait for health.
     #[serde(default)]
     pub health_timeout: Option<f64>,
+    /// Credentials by registry (spec 3.8.2). Never logged.
+    #[serde(default)]
+    pub registry_credentials: Option<Vec<RegistryCredential>>,
+}
+
+/// One `registry_credentials` entry. No `Debug`: it holds a password.
+#[derive(Deserialize, Default)]
+pub struct RegistryCredential {
+    /// `ghcr.io`, `https://registry.example.com`, `docker.io`, ….
+    #[serde(default)]
+    pub registry_url: String,
+    /// User name.
+    #[serde(default)]
+    pub username: String,
+    /// Password or token.
+    #[serde(default)]
+    pub password: String,
+}
+
+/// The payload's credentials as the engine wants them (`X-Registry-Auth` by registry).
+pub fn credentials_of(p: &Payload) -> Vec<up::Credential> {
+    p.registry_credentials
+        .iter()
+        .flatten()
+        .map(|c| up::Credential {
+            registry: up::normalize_registry(&c.registry_url),
+            auth: crate::docker::pull::registry_auth(&c.username, &c.password),
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -96,6 +125,37 @@ fn is_zero(v: &i64) -> bool {
     *v == 0
 }
 
+/// `services`: name → result, straight from the results (no map is built).
+struct Services<'a>(&'a [up::ServiceResult]);
+
+impl Services<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Services<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for r in self.0 {
+            m.serialize_entry(
+                &r.name,
+                &ServiceOut {
+                    container_id: &r.container_id,
+                    container_name: &r.container_name,
+                    image: &r.image,
+                    status: &r.status,
+                    restart_policy: &r.restart_policy,
+                    error: &r.error,
+                    exit_code: r.exit_code,
+                },
+            )?;
+        }
+        m.end()
+    }
+}
+
 #[derive(Serialize)]
 struct Complete<'a> {
     deployment_id: &'a str,
@@ -103,8 +163,8 @@ struct Complete<'a> {
     success: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     partial_success: bool,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    services: BTreeMap<&'a str, ServiceOut<'a>>,
+    #[serde(skip_serializing_if = "Services::is_empty")]
+    services: Services<'a>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     failed_services: Vec<&'a str>,
     #[serde(skip_serializing_if = "str::is_empty")]
@@ -155,7 +215,10 @@ pub async fn deploy_compose(
         host_stacks_dir: ctx.config.host_stacks_dir.clone(),
         p,
     };
-    ctx.ex.spawn(run(job)).detach();
+    // Boxed: the deployment's state machine is then polled through its own function, which stays
+    // in this (cold) module instead of being inlined into the executor's task poll in hot text.
+    let task: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> = Box::pin(run(job));
+    ctx.ex.spawn(task).detach();
     msg::begin_response(out, id);
     out.extend_from_slice(br#"{"status":"deployment_started"}"#);
     msg::end_response(out, &now);
@@ -216,23 +279,6 @@ async fn run(job: Job) {
     } else {
         progress(&*sink, &id, "failed", &error_text);
     }
-    let services = results
-        .iter()
-        .map(|r| {
-            (
-                r.name.as_str(),
-                ServiceOut {
-                    container_id: &r.container_id,
-                    container_name: &r.container_name,
-                    image: &r.image,
-                    status: &r.status,
-                    restart_policy: &r.restart_policy,
-                    error: &r.error,
-                    exit_code: r.exit_code,
-                },
-            )
-        })
-        .collect();
     let mut frame = sink.buffer();
     frame.clear();
     msg::write_event(
@@ -243,7 +289,7 @@ async fn run(job: Job) {
             action: &job.p.action,
             success,
             partial_success: partial,
-            services,
+            services: Services(&results),
             failed_services: failed.clone(),
             error: &error_text,
         },
@@ -287,7 +333,9 @@ pub fn env_files_of(p: &Payload) -> Result<Vec<(String, String)>, String> {
             ));
         }
     }
-    files.sort_by_key(|(n, _)| (n != ".env", n.clone()));
+    crate::compose::sort_by(&mut files, &|a, b| {
+        (a.0 != ".env", &a.0) < (b.0 != ".env", &b.0)
+    });
     Ok(files)
 }
 
@@ -305,6 +353,29 @@ fn write_file(path: &Path, content: &str, mode: u32) -> Result<(), String> {
         std::fs::rename(&tmp, path)
     })();
     res.map_err(|e| format!("failed to write {}: {e}", path.display()))
+}
+
+/// `HOST_STACKS_DIR` when it is not set (spec 1.1): from `/proc/self/mountinfo`
+/// (`compose::hostdir`), and only in a container (`/.dockerenv`, Podman's `/run/.containerenv`):
+/// a native agent already sees the engine's paths.
+fn discover_host_stacks_dir(stacks_dir: &Path) -> Option<PathBuf> {
+    use std::io::Read;
+    if !Path::new("/.dockerenv").exists() && !Path::new("/run/.containerenv").exists() {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open("/proc/self/mountinfo")
+        .ok()?
+        .take(COMPOSE_MOUNTINFO_MAX_BYTES as u64)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    let found = hostdir::host_path(&String::from_utf8_lossy(&bytes), stacks_dir);
+    log::debug!(
+        "HOST_STACKS_DIR from mountinfo for {}: {:?}",
+        stacks_dir.display(),
+        found
+    );
+    found
 }
 
 async fn deploy(job: &Job) -> Result<Vec<up::ServiceResult>, String> {
@@ -341,7 +412,11 @@ async fn deploy(job: &Job) -> Result<Vec<up::ServiceResult>, String> {
     }
     let dir = job.stacks_dir.join(&project);
     // Relative bind sources name the host's path of the project directory (spec 1.1).
-    let host_dir = match &job.host_stacks_dir {
+    let host_dir = match job
+        .host_stacks_dir
+        .clone()
+        .or_else(|| discover_host_stacks_dir(&job.stacks_dir))
+    {
         Some(h) => h.join(&project),
         None => dir.clone(),
     };
@@ -396,12 +471,6 @@ async fn deploy(job: &Job) -> Result<Vec<up::ServiceResult>, String> {
     for (name, content) in &env_files {
         write_file(&dir.join(name), content, 0o600)?;
     }
-    if p.pull_images {
-        report(
-            "pulling_image",
-            "pull_images is not implemented by this agent: using the images present on the host",
-        );
-    }
     let config_file = format!("{}/{COMPOSE_FILE_NAME}", host_dir_text);
     let secs = p
         .health_timeout
@@ -417,6 +486,8 @@ async fn deploy(job: &Job) -> Result<Vec<up::ServiceResult>, String> {
         force_recreate: p.force_recreate,
         wait_for_healthy: p.wait_for_healthy,
         health_timeout: Duration::from_secs(secs),
+        pull_images: p.pull_images,
+        credentials: &credentials_of(p),
     };
     up::up(&job.client, &req, &mut report).await
 }

@@ -38,7 +38,7 @@ pub struct Capabilities {
     pub stats_collection: bool,
     /// `self_update`: true in container mode only (`dockmon::selfupdate`; native mode is not done).
     pub self_update: bool,
-    /// `deploy_compose` (`dockmon::deploy`; images must be on the host: no pull yet).
+    /// `deploy_compose` (`dockmon::deploy`, with image pulls).
     pub compose_deployments: bool,
     /// The web shell (`shell_session`, spec 3.8.6).
     pub shell_access: bool,

@@ -81,6 +81,13 @@ pub async fn scan_compose_dirs(
     id: &str,
     out: &mut Vec<u8>,
 ) {
+    scan_compose_dirs_now(ctx, payload, id, out)
+}
+
+/// The work of [`scan_compose_dirs`]: synchronous (local file system only) and never inlined, so it stays
+/// in this cold module instead of in the command dispatcher's hot text.
+#[inline(never)]
+fn scan_compose_dirs_now(ctx: &Context, payload: Option<&RawValue>, id: &str, out: &mut Vec<u8>) {
     let p: ScanPayload = match payload.map(|p| serde_json::from_str::<ScanPayload>(p.get())) {
         Some(Ok(p)) => p,
         None => ScanPayload::default(),
@@ -138,6 +145,13 @@ pub async fn read_compose_file(
     id: &str,
     out: &mut Vec<u8>,
 ) {
+    read_compose_file_now(ctx, payload, id, out)
+}
+
+/// The work of [`read_compose_file`]: synchronous (local file system only) and never inlined, so it stays
+/// in this cold module instead of in the command dispatcher's hot text.
+#[inline(never)]
+fn read_compose_file_now(ctx: &Context, payload: Option<&RawValue>, id: &str, out: &mut Vec<u8>) {
     let p: ReadPayload = match payload.map(|p| serde_json::from_str::<ReadPayload>(p.get())) {
         Some(Ok(p)) => p,
         None => ReadPayload::default(),
