@@ -6,7 +6,7 @@
 //! deployment, a shell session, the management pages) would each leave their windows resident for
 //! good. The release build packs the functions of a steady agent together (link/hot-text.ld, made by
 //! scripts/hot-text), so what a steady agent touches is a few contiguous windows; [`release`] unmaps
-//! the rest after start-up and then once a minute (`limits::TEXT_RELEASE_EVERY_S`), and the steady code
+//! the rest after start-up and then every 30 s (`limits::TEXT_RELEASE_EVERY_S`), and the steady code
 //! faults its windows straight back in from the page cache. The pages stay in the page cache, shared
 //! and reclaimable; only this process's mapping of them goes.
 //!

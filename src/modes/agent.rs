@@ -663,7 +663,7 @@ async fn connect(
     .map_err(SessionError::Upgrade)
 }
 
-/// Gives the pages of code the steady agent does not run back, after start-up and then every minute
+/// Gives the pages of code the steady agent does not run back, after start-up and then every 30 s
 /// (`textmem` says why). A failure is logged once and ends the task: it only costs memory.
 async fn release_text() {
     let mut wait = TEXT_RELEASE_FIRST_S;
