@@ -631,3 +631,60 @@ fn native_self_update_goes_back_when_v2_cannot_connect() {
     drop(sup);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A tmpfs mounted over a folder, unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn native_self_update_refuses_when_the_disk_is_full() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_engine();
+    let dir = install("full");
+    // The executable's folder on a tmpfs with 1 MiB free: the 4 MiB download cannot fit.
+    let exe_len = len(&agent_bin());
+    let size_kib = exe_len / 1024 + 1024 + 4;
+    let bin = dir.join("bin");
+    let out = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size_kib}k"), "tmpfs"])
+        .arg(&bin)
+        .output()
+        .expect("run mount");
+    assert!(
+        out.status.success(),
+        "this test mounts a small tmpfs (needs root): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _mount = Tmpfs(bin.clone());
+    std::fs::copy(agent_bin(), bin.join("dockmon-agent")).unwrap();
+    let exe = bin.join("dockmon-agent");
+    let releases = Releases::start(None);
+    publish(&releases, "0.0.4-big", vec![0x7f; 4 << 20], None);
+    let server = DockmonServer::start(Options::default().with_token(TOKEN, None, None));
+    let url = format!("{}/download/v{{version}}", releases.base("http"));
+    let sup = Supervisor::start(&dir, env(&dir, &server, &url, &[]));
+    let first = server.wait_for_agent(Duration::from_secs(60));
+
+    self_update(&server, "0.0.4-big");
+    let err = wait_progress(&server, 0, Duration::from_secs(30), "complete");
+    assert_eq!(err["stage"], "download", "{err}");
+    let text = err["error"].as_str().unwrap();
+    assert!(text.contains("not enough disk space"), "{err}");
+    thread::sleep(Duration::from_secs(1));
+    assert!(server.agent_online(&first.agent_id), "still connected");
+    assert!(sup.exits().is_empty(), "never restarted: {:?}", sup.exits());
+    assert_eq!(len(&exe), exe_len, "the running binary is untouched");
+    assert!(
+        !bin.join("dockmon-agent.new").exists(),
+        "the partial download is gone"
+    );
+    assert!(!dir.join("data/update.lock").exists());
+    drop(sup);
+    drop(_mount);
+    let _ = std::fs::remove_dir_all(&dir);
+}
