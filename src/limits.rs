@@ -445,8 +445,6 @@ pub const SELF_UPDATE_REDIRECTS_MAX_COUNT: usize = 5;
 /// Read buffer of the download, allocated for the download only. Holds a whole response head
 /// (`HEAD_MAX_BYTES`; GitHub's redirect heads carry a signed URL of about 1 KB).
 pub const SELF_UPDATE_READ_BYTES: usize = 16 * 1024;
-/// `<staged binary> --version` must answer within this (it prints one line and exits).
-pub const SELF_UPDATE_VERSION_CHECK_MS: u64 = 5_000;
 /// The new binary must be registered with DockMon within this after its start, or it exits and the
 /// next start (systemd restarts it 10 s later) goes back to the old binary. DockMon itself gives up
 /// on the update after 300 s; 120 s leave time for the restart back and the old agent's reconnect.

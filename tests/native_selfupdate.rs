@@ -10,8 +10,10 @@
 //!   missing release are refused with the reason; the old binary keeps running, connected.
 //! - a v2 that cannot connect (it answers `--version` and exits otherwise) is dropped on the
 //!   following start, and the old binary reconnects.
+//! - a full disk (the executable's folder on a small tmpfs) refuses the update; the partial download
+//!   is deleted.
 //!
-//! Needs a running dockerd (the agent reads the engine's facts), openssl, and the x86_64 musl target
+//! Needs root (the tmpfs mount), a running dockerd (the agent reads the engine's facts), openssl, and the x86_64 musl target
 //! (scripts/dist's toolchain); the v2 binary is built on first use, as tests/engine_selfupdate.rs
 //! does: `VERSION=0.0.2-v2 COMMIT=selfupd-v2 cargo build --release --locked --target
 //! x86_64-unknown-linux-musl --bin dockmon-agent`.
@@ -584,8 +586,9 @@ fn native_self_update_refuses_a_wrong_checksum_and_a_missing_release_over_https(
 fn native_self_update_goes_back_when_v2_cannot_connect() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     require_engine();
-    // Answers `--version` as the real one does and exits at once otherwise.
-    let dead = b"#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'dockmon-agent 0.0.3-dead (test)'; exit 0; fi\necho 'dead v2: cannot connect' >&2\nexit 1\n".to_vec();
+    // Carries a version mark as a real build does (release::MARK), answers `--version`, and exits at
+    // once otherwise.
+    let dead = b"#!/bin/sh\n# dockmon-agent-version=0.0.3-dead;\nif [ \"$1\" = --version ]; then echo 'dockmon-agent 0.0.3-dead (test)'; exit 0; fi\necho 'dead v2: cannot connect' >&2\nexit 1\n".to_vec();
     let releases = Releases::start(None);
     publish(&releases, "0.0.3-dead", dead, None);
     let server = DockmonServer::start(Options::default().with_token(TOKEN, None, None));

@@ -128,11 +128,11 @@ impl Client {
                 &u.target,
                 " HTTP/1.1\r\nHost: ",
                 u.authority,
-                concat!(
-                    "\r\nUser-Agent: dockmon-agent/",
-                    env!("DOCKMON_AGENT_VERSION"),
-                    "\r\nConnection: close\r\n\r\n"
-                ),
+                // The version mark of this build (`release::MARK`) as the User-Agent: what
+                // keeps it in the binary for the next one's check.
+                "\r\nUser-Agent: ",
+                super::release::MARK,
+                "\r\nConnection: close\r\n\r\n",
             ] {
                 req.extend_from_slice(part.as_bytes());
             }

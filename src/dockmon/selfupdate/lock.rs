@@ -12,7 +12,6 @@
 //! `<exe>.new` and the lock and carries on. The old binary is only replaced by a new one that has
 //! connected, so a new binary that crashes at once, before any code of its own could roll back, is
 //! rolled back too.
-use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,8 +19,9 @@ use std::time::Duration;
 /// The lock's file name in `DATA_PATH`.
 pub const FILE: &str = "update.lock";
 
-/// `update.lock`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `update.lock`: one `key=value` line per field (written by [`emit`], read by [`parse`]; no serde
+/// derive, which costs more of the binary than these twenty lines).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lock {
     /// The version being installed (from its `--version`).
     pub version: String,
@@ -34,7 +34,6 @@ pub struct Lock {
     /// Its SHA-256, hex (checked again before it is started).
     pub sha256: String,
     /// The pid that started the staged binary, once it has.
-    #[serde(default)]
     pub trial_pid: Option<u32>,
 }
 
@@ -80,9 +79,51 @@ pub fn trial_step(connected: bool, elapsed: Duration, bound: Duration) -> Trial 
     }
 }
 
-/// Parses the lock file.
+/// The lock file's text; `None` when a field holds a line break (a path no install has).
+pub fn emit(l: &Lock) -> Option<String> {
+    let mut out = String::new();
+    let pid = l.trial_pid.map(|p| p.to_string()).unwrap_or_default();
+    for (k, v) in [
+        ("version", l.version.as_str()),
+        ("from", &l.from),
+        ("exe", &l.exe.to_string_lossy()),
+        ("staged", &l.staged.to_string_lossy()),
+        ("sha256", &l.sha256),
+        ("trial_pid", &pid),
+    ] {
+        if v.contains('\n') {
+            return None;
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+        out.push('\n');
+    }
+    Some(out)
+}
+
+/// Parses the lock file: every field but `trial_pid` must be there and not empty.
 pub fn parse(bytes: &[u8]) -> Result<Lock, String> {
-    serde_json::from_slice(bytes).map_err(|e| format!("invalid {FILE}: {e}"))
+    let bad = |why: &str| format!("invalid {FILE}: {why}");
+    let text = std::str::from_utf8(bytes).map_err(|_| bad("not text"))?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| bad(&format!("no {name}")))
+    };
+    let trial_pid = match field("trial_pid") {
+        Ok(p) => Some(p.parse().map_err(|_| bad("trial_pid is not a number"))?),
+        Err(_) => None,
+    };
+    Ok(Lock {
+        version: field("version")?.to_string(),
+        from: field("from")?.to_string(),
+        exe: field("exe")?.into(),
+        staged: field("staged")?.into(),
+        sha256: field("sha256")?.to_string(),
+        trial_pid,
+    })
 }
 
 /// `path` with `suffix` appended to its file name (`/x/agent` → `/x/agent.new`).
@@ -112,11 +153,20 @@ mod tests {
         assert_eq!(decide(&lock(None), 7), Startup::Try);
         assert_eq!(decide(&lock(Some(7)), 7), Startup::OnTrial);
         assert_eq!(decide(&lock(Some(7)), 8), Startup::Failed);
-        let text = serde_json::to_vec(&lock(Some(7))).unwrap();
-        assert_eq!(parse(&text).unwrap(), lock(Some(7)));
-        let mut v: serde_json::Value = serde_json::from_slice(&text).unwrap();
-        v.as_object_mut().unwrap().remove("trial_pid");
-        assert_eq!(parse(v.to_string().as_bytes()).unwrap(), lock(None));
+        let text = emit(&lock(Some(7))).unwrap();
+        assert!(
+            text.starts_with("version=0.3.0\nfrom=0.2.0\nexe=/usr/"),
+            "{text}"
+        );
+        assert_eq!(parse(text.as_bytes()).unwrap(), lock(Some(7)));
+        let text = emit(&lock(None)).unwrap();
+        assert!(text.ends_with("\ntrial_pid=\n"), "{text}");
+        assert_eq!(parse(text.as_bytes()).unwrap(), lock(None));
+        assert!(parse(text.replace("from=0.2.0\n", "").as_bytes()).is_err());
+        assert!(parse(b"trial_pid=x\n").is_err());
+        let mut odd = lock(None);
+        odd.exe = "/a\nb".into();
+        assert_eq!(emit(&odd), None);
         assert!(parse(b"{}").is_err());
     }
 

@@ -10,9 +10,11 @@
 //! - `download`: `SHA256SUMS` (capped) into memory, then the binary streamed to `<exe>.new` while its
 //!   SHA-256 is computed ([`fetch`], within `SELF_UPDATE_DOWNLOAD_TIMEOUT_MS`, at most
 //!   `SELF_UPDATE_BINARY_MAX_BYTES`); nothing of it is held in memory beyond one read buffer.
-//! - `verify`: the SHA-256 against `SHA256SUMS`; then `<exe>.new --version` must name dockmon-agent
-//!   (and the version asked for, if any). The same version as ours ends the update as `complete`
-//!   without a restart.
+//! - `verify`: the SHA-256 against `SHA256SUMS`; then the binary's version mark
+//!   ([`release::MARK`], read from the file rather than by running it, which would bring std's
+//!   process spawning into the binary) must name a version, the one asked for when the folder is that
+//!   version's. The same version as ours ends the update as `complete` without a restart. Whether it
+//!   runs on this machine is what the trial finds out.
 //! - `prepare`: `update.lock` in `DATA_PATH` ([`lock`]).
 //! - `complete`: then SIGTERM to ourselves; the agent shuts down as for any SIGTERM and systemd's
 //!   `Restart=always` starts it again.
@@ -34,13 +36,12 @@ use super::lock::{self, Lock, Startup, Trial};
 use super::{fetch, msg, progress, release, Failed, Payload, BUSY};
 use crate::dockmon::context::{Context, Sink};
 use crate::limits::*;
-use async_io::{Async, Timer};
-use smol::io::AsyncReadExt;
+use async_io::Timer;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -68,7 +69,9 @@ pub fn start(ctx: &Context, p: &Payload, id: &str, out: &mut Vec<u8>, now: &crat
         let asset = release::asset()
             .ok_or("no dockmon-agent release is built for this machine's architecture")?;
         let version = release::check_version(p.version.as_deref())?.map(str::to_string);
-        let folder = release::folder(ctx.config.self_update_url.as_deref(), version.as_deref())?;
+        let setting = ctx.config.self_update_url.as_deref();
+        let folder = release::folder(setting, version.as_deref())?;
+        let version = release::pinned(setting, version.as_deref()).map(str::to_string);
         let exe = own_exe().map_err(|e| format!("cannot find this agent's executable: {e}"))?;
         let staged = lock::with_suffix(&exe, ".new");
         let file = create_staged(&staged).map_err(|e| {
@@ -103,7 +106,7 @@ pub fn start(ctx: &Context, p: &Payload, id: &str, out: &mut Vec<u8>, now: &crat
     log::info!(
         "self_update: downloading {} ({}) from {}",
         job.asset,
-        job.version.as_deref().unwrap_or("latest"),
+        job.version.as_deref().unwrap_or("any version"),
         job.folder
     );
     ctx.ex
@@ -133,7 +136,7 @@ struct Job {
     data_path: PathBuf,
     cert_file: Option<PathBuf>,
     asset: &'static str,
-    /// The version asked for; `None`: the newest release.
+    /// The version asked for, when the folder is that version's; `None`: whatever the folder holds.
     version: Option<String>,
     folder: String,
     exe: PathBuf,
@@ -234,10 +237,7 @@ impl Job {
                 ),
             });
         }
-        let printed = version_of(&self.staged).await.map_err(fail("verify"))?;
-        let version = release::parse_version_line(&printed)
-            .map_err(fail("verify"))?
-            .to_string();
+        let version = mark_of(&self.staged).map_err(fail("verify"))?;
         if let Some(asked) = &self.version {
             if *asked != version {
                 return Err(Failed {
@@ -318,53 +318,30 @@ fn disk_text(path: &Path, e: &std::io::Error) -> String {
     }
 }
 
-/// Runs `<path> --version` (no environment: it needs none, and ours holds tokens) and returns what
-/// it printed, within `SELF_UPDATE_VERSION_CHECK_MS`.
-async fn version_of(path: &Path) -> Result<String, String> {
-    let mut child = Command::new(path)
-        .arg("--version")
-        .env_clear()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("the downloaded binary does not run on this machine: {e}"))?;
-    let deadline = Instant::now() + Duration::from_millis(SELF_UPDATE_VERSION_CHECK_MS);
-    let mut out = Vec::new();
-    if let Some(stdout) = child.stdout.take() {
-        if let Ok(stdout) = Async::new(stdout) {
-            let read = async {
-                let _ = stdout.take(256).read_to_end(&mut out).await;
-            };
-            smol::future::or(read, async {
-                Timer::at(deadline).await;
-            })
-            .await;
+/// The version mark ([`release::MARK`]) in the file at `path`: read in windows that overlap, so a
+/// mark across two reads is found. A binary without one is not dockmon-agent (or is one older than
+/// the mark, which has no native self-update to finish the job).
+fn mark_of(path: &Path) -> Result<String, String> {
+    let read_err = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    let mut f = File::open(path).map_err(read_err)?;
+    let mut buf = vec![0u8; SELF_UPDATE_READ_BYTES];
+    let mut kept = 0;
+    loop {
+        let n = f.read(&mut buf[kept..]).map_err(read_err)?;
+        if n == 0 {
+            return Err(format!(
+                "{} is not a dockmon-agent build with self-update: it has no version mark ({}…)",
+                path.display(),
+                &release::MARK[..22]
+            ));
         }
-    }
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => {
-                Timer::after(Duration::from_millis(20)).await;
-            }
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "`{} --version` did not finish within {SELF_UPDATE_VERSION_CHECK_MS} ms",
-                    path.display()
-                ));
-            }
+        let end = kept + n;
+        if let Some(v) = release::find_mark(&buf[..end]) {
+            return Ok(v.to_string());
         }
-    };
-    if !status.success() {
-        return Err(format!(
-            "`{} --version` failed ({status}): the downloaded binary does not run on this machine",
-            path.display()
-        ));
+        kept = end.min(release::MARK_OVERLAP);
+        buf.copy_within(end - kept..end, 0);
     }
-    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// SIGTERM to ourselves: the agent shuts down as for systemd's stop, and `Restart=always` starts it
@@ -383,8 +360,13 @@ pub fn write_lock(dir: &Path, lock: &Lock) -> std::io::Result<()> {
         .truncate(true)
         .mode(0o600)
         .open(&tmp)?;
-    // Serializing strings, paths and a number cannot fail.
-    f.write_all(&serde_json::to_vec(lock).unwrap_or_default())?;
+    let text = lock::emit(lock).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "a path holds a line break",
+        )
+    })?;
+    f.write_all(text.as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, dir.join(lock::FILE))
 }

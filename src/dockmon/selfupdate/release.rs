@@ -66,6 +66,13 @@ pub fn folder(setting: Option<&str>, version: Option<&str>) -> Result<String, St
     }
 }
 
+/// The version the folder of [`folder`] is for, which the downloaded binary must then report:
+/// `version` when the URL names it, `None` for a fixed folder (`SELF_UPDATE_URL` without
+/// `{version}`, such as `…/releases/latest/download`), whose binary may be any version.
+pub fn pinned<'a>(setting: Option<&str>, version: Option<&'a str>) -> Option<&'a str> {
+    version.filter(|_| setting.map_or(true, |s| s.contains("{version}")))
+}
+
 /// The SHA-256 (32 bytes) that `sums` (a `SHA256SUMS` file: `<64 hex>  <name>` or `<64 hex> *<name>`
 /// per line) lists for `name`.
 pub fn find_sum(sums: &[u8], name: &str) -> Result<[u8; 32], String> {
@@ -105,19 +112,40 @@ pub fn hex(sum: &[u8; 32]) -> String {
     sum.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The version in `dockmon-agent --version`'s output (`dockmon-agent 0.3.0 (0123abcd)`); an error
-/// when the output is not this program's, which is how another program is refused even when its
-/// checksum matches a `SHA256SUMS` from a wrong `SELF_UPDATE_URL`.
-pub fn parse_version_line(out: &str) -> Result<&str, String> {
-    let line = out.lines().next().unwrap_or("").trim();
-    match line.strip_prefix("dockmon-agent ") {
-        Some(rest) => Ok(rest.split_whitespace().next().unwrap_or("")),
-        None => Err(format!(
-            "the downloaded binary is not dockmon-agent: `--version` printed {:?}",
-            line.chars().take(80).collect::<String>()
-        )),
+/// The version mark every build carries (in its `User-Agent` for downloads, so the linker keeps it):
+/// the self-update reads a downloaded binary's version from its bytes instead of running it.
+pub const MARK: &str = concat!("dockmon-agent-version=", env!("DOCKMON_AGENT_VERSION"), ";");
+/// What precedes the version in [`MARK`].
+const MARK_PREFIX: &[u8] = b"dockmon-agent-version=";
+/// Longest version in a mark.
+const MARK_VERSION_MAX_BYTES: usize = 64;
+
+/// Looks for [`MARK`] in `window`. Returns the version, or `None` when no whole mark is in it. Scan a
+/// file in windows that overlap by [`MARK_OVERLAP`] bytes so a mark across two reads is found.
+pub fn find_mark(window: &[u8]) -> Option<&str> {
+    let mut at = 0;
+    while let Some(i) = window[at..]
+        .windows(MARK_PREFIX.len())
+        .position(|w| w == MARK_PREFIX)
+    {
+        let start = at + i + MARK_PREFIX.len();
+        let rest = &window[start..window.len().min(start + MARK_VERSION_MAX_BYTES + 1)];
+        if let Some(end) = rest.iter().position(|&b| b == b';') {
+            let v = &rest[..end];
+            if !v.is_empty()
+                && v.iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(b))
+            {
+                return std::str::from_utf8(v).ok();
+            }
+        }
+        at = start;
     }
+    None
 }
+
+/// How many bytes consecutive windows given to [`find_mark`] must share.
+pub const MARK_OVERLAP: usize = 22 + MARK_VERSION_MAX_BYTES + 1;
 
 #[cfg(test)]
 mod tests {
@@ -142,6 +170,9 @@ mod tests {
             folder(Some("https://m/fixed"), Some("9")).unwrap(),
             "https://m/fixed"
         );
+        assert_eq!(pinned(None, Some("1")), Some("1"));
+        assert_eq!(pinned(Some("https://m/v{version}"), Some("1")), Some("1"));
+        assert_eq!(pinned(Some("https://m/latest"), Some("1")), None);
         assert_eq!(check_version(Some(" v1.1.2 ")).unwrap(), Some("1.1.2"));
         assert_eq!(check_version(Some("latest")).unwrap(), None);
         assert_eq!(check_version(Some("")).unwrap(), None);
@@ -176,12 +207,18 @@ mod tests {
     }
 
     #[test]
-    fn version_lines_name_this_program() {
+    fn marks_name_the_version() {
+        assert_eq!(MARK_OVERLAP, MARK_PREFIX.len() + MARK_VERSION_MAX_BYTES + 1);
         assert_eq!(
-            parse_version_line("dockmon-agent 0.3.0 (abc)\n").unwrap(),
-            "0.3.0"
+            find_mark(MARK.as_bytes()),
+            Some(env!("DOCKMON_AGENT_VERSION"))
         );
-        assert!(parse_version_line("DockMon Agent v1.1.2\n").is_err());
-        assert!(parse_version_line("").is_err());
+        assert_eq!(
+            find_mark(b"\x7fELF..dockmon-agent-version=;dockmon-agent-version=0.3.0;.."),
+            Some("0.3.0")
+        );
+        assert_eq!(find_mark(b"dockmon-agent-version=0.3.0"), None, "cut");
+        assert_eq!(find_mark(b"dockmon-agent-version=a b;"), None);
+        assert_eq!(find_mark(b"DockMon Agent v1.1.2"), None);
     }
 }
