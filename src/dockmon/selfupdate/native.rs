@@ -19,7 +19,7 @@
 //! - `complete`: then SIGTERM to ourselves; the agent shuts down as for any SIGTERM and systemd's
 //!   `Restart=always` starts it again.
 //!
-//! Any failure (an HTTP error, a checksum mismatch, a full disk, a binary that does not run) deletes
+//! Any failure (an HTTP error, a checksum mismatch, a full disk, a file without the version mark) deletes
 //! `<exe>.new` and the lock and is reported as a `selfupdate_progress` error with the reason; the
 //! running binary is never touched.
 //!
@@ -544,9 +544,26 @@ pub fn move_file(from: &Path, to: &Path) -> std::io::Result<()> {
     match std::fs::rename(from, to) {
         Err(e) if e.raw_os_error() == Some(EXDEV) => {
             let tmp = lock::with_suffix(to, ".tmp");
+            // A plain loop: `std::fs::copy` brings std's copy_file_range/sendfile/splice fallbacks
+            // into the binary, for a copy that happens once per update at most.
             let copied = (|| {
-                std::fs::copy(from, &tmp)?;
-                File::open(&tmp)?.sync_all()?;
+                use std::os::unix::fs::OpenOptionsExt;
+                let mut src = File::open(from)?;
+                let mut dst = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o755)
+                    .open(&tmp)?;
+                let mut buf = vec![0u8; SELF_UPDATE_READ_BYTES];
+                loop {
+                    let n = src.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    dst.write_all(&buf[..n])?;
+                }
+                dst.sync_all()?;
                 std::fs::rename(&tmp, to)
             })();
             if copied.is_err() {
