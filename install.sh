@@ -2,6 +2,8 @@
 # Installs dockmon-agent as a systemd service on a Docker host: downloads the static binary for this
 # machine from a GitHub release, verifies it against the release's SHA256SUMS, writes
 # /etc/dockmon-agent/agent.env (0600) and a hardened unit, then enables and starts it.
+# The binary lives in /usr/local/lib/dockmon-agent/ (owned by the agent's user, so DockMon's "Update
+# agent" can replace it: the agent's native self-update), with /usr/local/bin/dockmon-agent a link to it.
 #
 #   curl -fsSL https://github.com/dockmon-agent/dockmon-agent/releases/latest/download/install.sh \
 #     | sudo DOCKMON_URL=https://dockmon.example.com REGISTRATION_TOKEN=... bash
@@ -30,12 +32,15 @@ Settings come from the environment (sudo VAR=value ... bash install.sh):
   DOCKMON_AGENT_ARCH          amd64, arm64 or armv7 (default: from uname -m)
   DOCKMON_AGENT_USER          root to run the agent as root (default: a system user dockmon-agent in the
                               Docker socket's group)
+  SELF_UPDATE_URL             folder the agent's self-update ("Update agent" in DockMon) downloads from,
+                              {version} standing for the version asked for (default: this project's
+                              GitHub releases); written to agent.env
   DESTDIR                     install under this folder instead of /, for packaging and tests: implies
                               --no-start and creates no user
 
 Options:
   --no-start     install and enable nothing in systemd: write the files only (no systemctl calls)
-  --uninstall    stop and disable the service, remove the unit and the binary; keep agent.env and DATA_PATH
+  --uninstall    stop and disable the service, remove the unit and the binaries; keep agent.env and DATA_PATH
   --purge        with --uninstall: also remove /etc/dockmon-agent and DATA_PATH (the agent's identity)
   -h, --help     show this help
 
@@ -70,6 +75,10 @@ elif [ "$(id -u)" != 0 ]; then
 fi
 
 bin_path="/usr/local/bin/dockmon-agent"
+# The real binary, in a folder of its own that the agent's user may write (self-update stages
+# dockmon-agent.new there and keeps the previous binary as dockmon-agent.old).
+lib_dir="/usr/local/lib/dockmon-agent"
+real_bin="$lib_dir/dockmon-agent"
 env_dir="/etc/dockmon-agent"
 env_file="$env_dir/agent.env"
 unit_path="/etc/systemd/system/dockmon-agent.service"
@@ -124,6 +133,7 @@ if [ "$uninstall" = 1 ]; then
         systemctl disable --now dockmon-agent.service 2>/dev/null || true
     fi
     rm -f "$destdir$unit_path" "$destdir$bin_path"
+    rm -rf "${destdir:?}$lib_dir"
     if have_systemctl; then systemctl daemon-reload; fi
     if [ "$purge" = 1 ]; then
         old_data=$(env_data_path)
@@ -190,6 +200,16 @@ if [ "$force_unique" = true ] && [ -z "$agent_name" ]; then
 fi
 
 check_data_path "$data_path"
+
+self_update_url="${SELF_UPDATE_URL:-}"
+if [ -n "$self_update_url" ]; then
+    check_value SELF_UPDATE_URL "$self_update_url"
+    case "$self_update_url" in
+        https://?*) ;;
+        http://127.0.0.1[:/]* | http://localhost[:/]* | http://\[::1\][:/]*) ;;
+        *) die "SELF_UPDATE_URL must be https:// (or http:// on loopback, for tests)" ;;
+    esac
+fi
 
 # --- architecture -----------------------------------------------------------------------------------
 machine=$(uname -m)
@@ -288,16 +308,23 @@ fi
 
 # --- files ----------------------------------------------------------------------------------------
 umask 022
-install -d -m 0755 "$destdir/usr/local/bin" "$destdir/etc/systemd/system"
+install -d -m 0755 "$destdir/usr/local/bin" "$destdir/etc/systemd/system" "$destdir$lib_dir"
 install -d -m 0700 "$destdir$env_dir"
 install -d -m 0700 "$destdir$data_path"
 if [ "$service_user" != root ] && [ -z "$destdir" ]; then
-    chown "$service_user:$service_user" "$destdir$data_path"
+    chown "$service_user:$service_user" "$destdir$data_path" "$destdir$lib_dir"
 fi
 
-cp "$tmp/$asset" "$destdir$bin_path.new"
-chmod 0755 "$destdir$bin_path.new"
-mv -f "$destdir$bin_path.new" "$destdir$bin_path"
+cp "$tmp/$asset" "$destdir$real_bin.install"
+chmod 0755 "$destdir$real_bin.install"
+if [ "$service_user" != root ] && [ -z "$destdir" ]; then
+    chown "$service_user:$service_user" "$destdir$real_bin.install"
+fi
+mv -f "$destdir$real_bin.install" "$destdir$real_bin"
+# A self-update staged before this install would otherwise be tried at the next start.
+rm -f "$destdir$real_bin.new"
+# Relative, so it also resolves inside DESTDIR; replaces the binary of installs before the link.
+ln -sfn ../lib/dockmon-agent/dockmon-agent "$destdir$bin_path"
 
 if [ "$keep_env" = 0 ]; then
     umask 077
@@ -311,6 +338,7 @@ if [ "$keep_env" = 0 ]; then
         if [ "$insecure" = true ]; then echo 'INSECURE_SKIP_VERIFY="true"'; fi
         if [ -n "$agent_name" ]; then printf 'AGENT_NAME="%s"\n' "$agent_name"; fi
         if [ "$force_unique" = true ]; then echo 'FORCE_UNIQUE_REGISTRATION="true"'; fi
+        if [ -n "$self_update_url" ]; then printf 'SELF_UPDATE_URL="%s"\n' "$self_update_url"; fi
     } >"$destdir$env_file.new"
     chmod 0600 "$destdir$env_file.new"
     mv -f "$destdir$env_file.new" "$destdir$env_file"
@@ -324,6 +352,7 @@ else
         install -d -m 0700 "$destdir$data_path"
     fi
 fi
+rm -f "$destdir$data_path/update.lock"
 
 user_lines="User=root"
 cap_lines=""
@@ -352,6 +381,7 @@ Requires=docker.service
 Type=simple
 EnvironmentFile=$env_file
 ExecStart=$bin_path
+# Also how a self-update ends: the agent stages the new binary, exits, and is started again.
 Restart=always
 RestartSec=10
 $user_lines
@@ -363,10 +393,11 @@ MemoryMax=64M
 TasksMax=32
 
 # Hardening: the agent reads /proc and /sys, talks to the Docker socket and to DockMon, and writes
-# only its data folder.
+# only its data folder and its binary's folder (self-update).
 NoNewPrivileges=yes
 ProtectSystem=strict
 ReadWritePaths=$data_path
+ReadWritePaths=$lib_dir
 ProtectHome=yes
 PrivateTmp=yes
 PrivateDevices=yes
@@ -392,7 +423,7 @@ WantedBy=multi-user.target
 EOF
 chmod 0644 "$destdir$unit_path.new"
 mv -f "$destdir$unit_path.new" "$destdir$unit_path"
-say "installed $bin_path, $env_file (0600), $unit_path"
+say "installed $real_bin (linked from $bin_path), $env_file (0600), $unit_path"
 
 if [ "$no_start" = 1 ]; then
     say "not starting the service (--no-start or DESTDIR)"

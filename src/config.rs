@@ -104,6 +104,10 @@ pub struct Config {
     /// `HOST_STACKS_DIR`: the host's path of `stacks_dir` when the agent runs in a container, so
     /// relative bind mounts name host paths (spec §1.1). `None`: the same path.
     pub host_stacks_dir: Option<PathBuf>,
+    /// `SELF_UPDATE_URL` (ours): the folder of release files the native self-update downloads from
+    /// (`dockmon::selfupdate::native`); `{version}` in it stands for the version asked for. `None`:
+    /// this project's GitHub release of that version, or the latest one.
+    pub self_update_url: Option<String>,
 }
 
 impl fmt::Debug for Config {
@@ -130,6 +134,7 @@ impl fmt::Debug for Config {
             .field("stats_source", &self.stats_source)
             .field("stacks_dir", &self.stacks_dir)
             .field("host_stacks_dir", &self.host_stacks_dir)
+            .field("self_update_url", &self.self_update_url)
             .finish()
     }
 }
@@ -519,6 +524,9 @@ pub fn from_env(
         .map(PathBuf::from)
         .unwrap_or_else(|| data_path.join("stacks"));
     let host_stacks_dir = var("HOST_STACKS_DIR").map(PathBuf::from);
+    let self_update_url = var("SELF_UPDATE_URL")
+        .map(|v| self_update_url(v.trim()))
+        .transpose()?;
 
     let registration_token = var("REGISTRATION_TOKEN")
         .map(|v| Token::new("REGISTRATION_TOKEN", &v))
@@ -569,7 +577,40 @@ pub fn from_env(
         stats_source,
         stacks_dir,
         host_stacks_dir,
+        self_update_url,
     })
+}
+
+const SELF_UPDATE_URL_FORM: &str =
+    "is not a release folder URL; use https://host/path (http:// only on \
+     127.0.0.1, localhost or [::1]), without user:password@";
+
+/// `SELF_UPDATE_URL`: https, or http on loopback only (the binary and its `SHA256SUMS` come from the same
+/// place, so only TLS authenticates them; install.sh's `DOCKMON_AGENT_BASE_URL` has the same rule).
+fn self_update_url(v: &str) -> Result<String, Error> {
+    let lower = v.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| {
+            ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                .iter()
+                .find(|p| {
+                    lower.starts_with(*p)
+                        && matches!(lower.as_bytes().get(p.len()), None | Some(b':' | b'/'))
+                })
+                .map(|_| &lower[7..])
+        })
+        .ok_or_else(|| invalid("SELF_UPDATE_URL", v, SELF_UPDATE_URL_FORM))?;
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') || v.bytes().any(|b| b <= b' ' || b >= 0x7f)
+    {
+        return Err(Error::Invalid {
+            var: "SELF_UPDATE_URL",
+            value: "(not shown)".into(),
+            problem: SELF_UPDATE_URL_FORM,
+        });
+    }
+    Ok(v.trim_end_matches('/').to_string())
 }
 
 /// `STATS_SOURCE` alone (unset: `auto`), for the local modes, which read no DockMon settings.
@@ -960,6 +1001,35 @@ mod tests {
         vars.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
         vars.extend_from_slice(extra);
         vars
+    }
+
+    #[test]
+    fn self_update_url_is_https_or_loopback_http() {
+        let (c, _) = load(&base(), File::Missing);
+        assert_eq!(c.unwrap().self_update_url, None);
+        for (v, want) in [
+            (
+                "https://mirror.lan/agent/v{version}/",
+                "https://mirror.lan/agent/v{version}",
+            ),
+            ("http://127.0.0.1:8080/rel", "http://127.0.0.1:8080/rel"),
+            ("http://localhost/x", "http://localhost/x"),
+        ] {
+            let (c, _) = load(&with(&[("SELF_UPDATE_URL", v)]), File::Missing);
+            assert_eq!(c.unwrap().self_update_url.as_deref(), Some(want), "{v}");
+        }
+        for v in [
+            "http://mirror.lan/x",
+            "http://127.0.0.1.evil/x",
+            "ftp://h/x",
+            "https://user:pw@h/x",
+            "https:///x",
+        ] {
+            let (c, _) = load(&with(&[("SELF_UPDATE_URL", v)]), File::Missing);
+            let e = c.unwrap_err().to_string();
+            assert!(e.contains("SELF_UPDATE_URL"), "{v}: {e}");
+            assert!(!e.contains("pw@"), "{e}");
+        }
     }
 
     #[test]

@@ -470,3 +470,24 @@ pub const CGROUP_KEPT_FILES_MAX_COUNT: usize = 4_096;
 /// health checks, the reactor's epoll and timer descriptors, logs. 256 is several times what a busy agent
 /// holds (`ls /proc/<pid>/fd` of an agent at 100 containers with the Docker source: about 20).
 pub const FD_RESERVE_COUNT: usize = 256;
+
+// ---- Native (systemd) self-update (issue 15, spec 3.8.3; `dockmon::selfupdate::native`) --------------
+
+/// Largest release binary downloaded. Ours are about 2 MB (stripped, static); 16 MiB leaves room to
+/// grow while a wrong `SELF_UPDATE_URL` cannot fill the disk next to the executable.
+pub const SELF_UPDATE_BINARY_MAX_BYTES: u64 = 16 * 1024 * 1024;
+/// Largest `SHA256SUMS` read (into memory): three lines of about 90 bytes in our releases.
+pub const SELF_UPDATE_SUMS_MAX_BYTES: usize = 16 * 1024;
+/// The whole download (redirects, both files) must finish within this (spec 3.8.3: 5 min timeout).
+pub const SELF_UPDATE_DOWNLOAD_TIMEOUT_MS: u64 = 300_000;
+/// Redirects followed per file: GitHub answers a release asset with one (to its object store).
+pub const SELF_UPDATE_REDIRECTS_MAX_COUNT: usize = 5;
+/// Read buffer of the download, allocated for the download only. Holds a whole response head
+/// (`HEAD_MAX_BYTES`; GitHub's redirect heads carry a signed URL of about 1 KB).
+pub const SELF_UPDATE_READ_BYTES: usize = 16 * 1024;
+/// The new binary must be registered with DockMon within this after its start, or it exits and the
+/// next start (systemd restarts it 10 s later) goes back to the old binary. DockMon itself gives up
+/// on the update after 300 s; 120 s leave time for the restart back and the old agent's reconnect.
+pub const SELF_UPDATE_TRIAL_CONNECT_S: u64 = 120;
+/// `update.lock`: a version, two paths and a checksum, well under 1 KiB; a bigger file is not ours.
+pub const SELF_UPDATE_LOCK_MAX_BYTES: usize = 4 * 1024;

@@ -99,6 +99,8 @@ fn main() -> ExitCode {
             if let Err(code) = drop_root(Some(&cfg.data_path), true) {
                 return code;
             }
+            // A staged native self-update: re-exec into the new binary (before any thread exists).
+            dockmon_agent::dockmon::selfupdate::native::at_startup(&cfg.data_path);
             exit(modes::run_local(|ex| modes::agent::run(ex, cfg)))
         }
     }

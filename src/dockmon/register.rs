@@ -36,7 +36,8 @@ pub struct Capabilities {
     pub event_streaming: bool,
     /// `container_stats`.
     pub stats_collection: bool,
-    /// `self_update`: true in container mode only (`dockmon::selfupdate`; native mode is not done).
+    /// `self_update`: true in container mode only, as the Go agent (spec 1.5: the backend reads it as
+    /// "container mode"); native mode answers `self_update` too (`dockmon::selfupdate::native`).
     pub self_update: bool,
     /// `deploy_compose` (`dockmon::deploy`, with image pulls).
     pub compose_deployments: bool,

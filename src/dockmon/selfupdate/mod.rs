@@ -26,11 +26,23 @@
 //! Caveat: `dockmon-agent health` asks an abstract unix socket, which belongs to the network
 //! namespace. Two agents with `--network host` share it, so the new one's healthcheck is answered by
 //! the old one until the old one is gone; a new agent that exits is still caught (not running).
-//! - **Native (systemd) mode**: not implemented yet; the command is refused with that reason and the
-//!   `self_update` capability is false there, so DockMon does not offer the button.
+//! - **Native (systemd) mode**: [`native`]: this project's release binary for our architecture,
+//!   checked against the release's `SHA256SUMS`, staged next to the executable, `update.lock`, exit;
+//!   systemd restarts the agent, which tries the new binary and keeps it only once it has registered.
+//!   The `self_update` capability stays false there: DockMon reads it as "container mode" (spec 2.3)
+//!   and offers the button either way.
+//!
+//! Files: this one (the command, container mode and its startup cleanup), [`native`] (native mode and
+//! its startup half), [`lock`] (`update.lock` and the startup decisions, pure), [`release`] (release
+//! URLs, `SHA256SUMS`, `--version` lines, pure), [`fetch`] (the download).
 //!
 //! The data volume is shared by both containers, so the permanent token carries over and the new
 //! agent reconnects as the same host without re-registration.
+pub mod fetch;
+pub mod lock;
+pub mod native;
+pub mod release;
+
 use super::context::{Context, Sink};
 use super::error::docker_text;
 use super::msg;
@@ -156,15 +168,7 @@ pub async fn self_update(ctx: &Context, payload: Option<&RawValue>, id: &str, ou
         std::env::var("HOSTNAME").ok().as_deref(),
     );
     let Some(own) = mode.container_id() else {
-        if p.binary_url.is_some() {
-            log::warn!("self_update: ignoring binary_url: it points at DockMon's Go agent, a different program");
-        }
-        return msg::write_response_error(
-            out,
-            id,
-            "self-update of a native (systemd) install is not implemented by this agent yet; re-run install.sh with the new version",
-            &now,
-        );
+        return native::start(ctx, &p, id, out, &now);
     };
     let image = match p.image.as_deref().map(str::trim) {
         Some(i) if !i.is_empty() => i.to_string(),
@@ -241,20 +245,25 @@ fn at(stage: &'static str) -> impl Fn(docker::Error) -> Failed {
     }
 }
 
+/// Queues a `selfupdate_progress` event (spec 3.5).
+fn progress(sink: &dyn Sink, stage: &str, message: &str, error: Option<&str>) {
+    let mut frame = sink.buffer();
+    msg::write_event(
+        &mut frame,
+        "selfupdate_progress",
+        Progress {
+            stage,
+            message,
+            error,
+        },
+        &msg::now_stamp(),
+    );
+    sink.send(Class::Event, frame);
+}
+
 impl Job {
     fn progress(&self, stage: &str, message: &str, error: Option<&str>) {
-        let mut frame = self.sink.buffer();
-        msg::write_event(
-            &mut frame,
-            "selfupdate_progress",
-            Progress {
-                stage,
-                message,
-                error,
-            },
-            &msg::now_stamp(),
-        );
-        self.sink.send(Class::Event, frame);
+        progress(&*self.sink, stage, message, error);
     }
 
     async fn run(self) {
@@ -472,7 +481,10 @@ pub fn role(c: &Cleanup, own: Option<&str>) -> Role {
 /// Startup half of the container self-update (spec 1.3 step 5): if `DATA_PATH/cleanup.json` names us
 /// as the replacement, waits until this agent is registered with DockMon, then stops and removes the
 /// old container, renames ours to `original_name` and deletes the file.
+///
+/// Also the connected half of the native self-update ([`native::spawn_trial`]).
 pub fn spawn_cleanup(ctx: &Context) {
+    native::spawn_trial(ctx);
     let path = ctx.config.data_path.join(CLEANUP_FILE);
     let bytes = {
         use std::io::Read;
