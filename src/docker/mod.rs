@@ -56,7 +56,7 @@ pub enum Unreachable {
     Refused,
     /// The path is not a socket.
     NotASocket,
-    /// Connecting took longer than `CONNECT_TIMEOUT_MS`.
+    /// Connecting took longer than `ENGINE_CONNECT_TIMEOUT_MS`.
     Timeout,
     /// Any other error of `connect(2)`.
     Other(std::io::ErrorKind),
@@ -186,7 +186,7 @@ impl fmt::Display for Error {
                 Unreachable::Timeout => write!(
                     f,
                     "cannot reach Docker at {endpoint}: connect timed out after {} ms",
-                    crate::limits::CONNECT_TIMEOUT_MS
+                    crate::limits::ENGINE_CONNECT_TIMEOUT_MS
                 ),
                 Unreachable::Other(kind) => {
                     write!(f, "cannot reach Docker at {endpoint}: {kind}")
