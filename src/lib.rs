@@ -4,8 +4,10 @@
 //!
 //! ```text
 //! limits            every capacity, timeout and budget, with its reason
+//! alloc             the counting allocator (feature `count-alloc`)
+//! config, cli       environment → Config and argv → Command, pure
 //! rfc3339, logging  time stamps into stack buffers; text or JSON log lines
-//! stats             a container's stats sample (either source) and the payload numbers from two
+//! stats             a container's stats sample (either source) and the payload numbers of two samples
 //! procfs            small local files: one capped reader, path building, decimals, byte helpers
 //! textmem           gives the executable's pages a steady agent does not use back to the kernel
 //! http              HTTP/1.1 wire: request heads, response heads, body decoders, one connection
@@ -15,14 +17,16 @@
 //! docker            the Engine API over the unix socket or tcp://: endpoint, version, calls, Docker's stats JSON;
 //!                   also DockMon's list_containers payload (docker/mod.rs says why)
 //! probe             one outbound HTTP(S) request to a user URL (agent-side health checks)
+//! compose           compose files → Docker create bodies (bounded YAML, interpolation, strict model,
+//!                   plan) and up/down/restart over `docker`
 //! host, identity    host stats from /proc; container ID, hostname, host IPs
 //! token             the permanent token file
 //! privilege         dropping root in the image before any other thread exists
 //! board, sampler    board profiles; the stats budget, container table, stats sources and the loop
-//! dockmon, outbox   the DockMon protocol: messages, registration, commands; the send queue
-//! config, cli       environment → Config and argv → Command, pure
-//! modes             the drivers that own timers and wire the layers together; the health socket
-//! alloc             the counting allocator (feature `count-alloc`)
+//! outbox, dockmon   the send queue; the DockMon protocol: messages, the session state machine,
+//!                   registration, typed commands and their handlers
+//! modes             the drivers that own sockets and timers and execute the session's actions; the
+//!                   health socket, the stats-service dual-send
 //! ```
 //!
 //! Bytes and behaviour are kept apart: `http`, `ws` and the parsers under `docker` are pure functions over

@@ -6,12 +6,17 @@
 //!
 //! What stays beside its code instead, named with its unit and reason, each module's doc saying so:
 //! - facts of a wire format, not choices (`ws`: RFC 6455's 125-byte control payload and 14-byte
-//!   header; `docker::logs`' 8-byte frame header; `ws::sha1`'s block; `dns::wire`'s RFC 1035 sizes);
+//!   header; `docker::logs`' 8-byte frame header; `ws::sha1`'s block; `dns::wire`'s RFC 1035 sizes
+//!   and `dns`'s 1,232-byte EDNS answer);
 //! - caps on one parser's input from a local file, read once per sample into a buffer of that parser
-//!   (`host`, `identity`, `board`, `sampler::source::cgroup`, `token`, `dns::conf`);
-//! - limits the DockMon backend states for its own fields (`config`'s 255-byte name and token);
+//!   (`host`, `identity`, `board`, `sampler::source::cgroup`, `token`, `dns::conf`, and the `health`
+//!   command's `/proc/net/unix`), and `dns::conf`'s bounds of resolv.conf's own options (glibc's);
+//! - limits the DockMon backend states for its own fields (`config`'s 255-byte name and token, the
+//!   environment's defaults beside the parser that applies them; `dockmon::health`'s host ID and
+//!   100-character failure text);
+//! - a fixed table's own field width (`sampler::table`'s container name);
 //! - the WebSocket connection's and the outbox's own capacities (`ws`, `ws::conn`, `outbox`), which
-//!   the agent's core (modes/agent.rs, being rewritten in issue 10) imports from there.
+//!   the agent's executor (`modes::agent`) imports from there.
 
 // ---- HTTP over the Docker socket -------------------------------------------------------------------
 
@@ -75,8 +80,10 @@ pub const REQUEST_TARGET_MAX_BYTES: usize = 512;
 
 // ---- Timeouts (milliseconds) -------------------------------------------------------------------------
 
-/// Connecting to the local socket is instant when dockerd is alive.
-pub const CONNECT_TIMEOUT_MS: u64 = 3_000;
+/// Connecting to the engine: instant on the local socket when dockerd is alive, milliseconds for a
+/// `tcp://` engine on the LAN (there, each stage: resolve, connect, TLS handshake). Not DockMon's 45 s
+/// (`DOCKMON_CONNECT_TIMEOUT_MS`).
+pub const ENGINE_CONNECT_TIMEOUT_MS: u64 = 3_000;
 /// Ordinary engine calls (`/info`, list, inspect): head and body within this time, so a stalled engine
 /// is an error instead of a hang. Docker 20.10 answers a list of 100 containers in about 50 ms.
 pub const CALL_TIMEOUT_MS: u64 = 10_000;
@@ -99,6 +106,9 @@ pub const API_VERSION_ONE_SHOT: (u16, u16) = (1, 41);
 
 /// Default `snapshot` window between the two samples that give CPU %.
 pub const SNAPSHOT_WINDOW_DEFAULT_MS: u64 = 1_000;
+/// How long `dockmon-agent health` (the image's HEALTHCHECK) waits for the running agent's answer.
+/// The HEALTHCHECK's own timeout is 5 s.
+pub const HEALTH_COMMAND_TIMEOUT_MS: u64 = 3_000;
 
 // ---- Resident text (issue 18, `textmem`) --------------------------------------------------------------
 
@@ -229,6 +239,12 @@ pub const PULL_PROGRESS_STEP_POINTS: u8 = 5;
 pub const CREATE_BODY_MAX_BYTES: usize = 16 * 1024;
 /// The health wait polls the new container's state this often.
 pub const UPDATE_HEALTH_POLL_MS: u64 = 1_000;
+/// `update_container`'s `stop_timeout` when the payload gives none (spec 3.3; not the 10 s of
+/// `stop`/`restart`, `STOP_TIMEOUT_DEFAULT_S`). At most `STOP_TIMEOUT_MAX_S`.
+pub const UPDATE_STOP_TIMEOUT_DEFAULT_S: u32 = 30;
+/// `update_container`'s `health_timeout` when the payload gives none (spec 3.3; not the health
+/// checks' `HEALTH_TIMEOUT_DEFAULT_S`).
+pub const UPDATE_HEALTH_TIMEOUT_DEFAULT_S: u32 = 120;
 /// Longest health wait accepted from the backend (`health_timeout`, default 120 s): its own wait for
 /// `update_complete` is 300 s (spec 3.3).
 pub const UPDATE_HEALTH_TIMEOUT_MAX_S: u32 = 600;
@@ -241,7 +257,7 @@ pub const UPDATE_GRACE_MAX_S: u32 = 30;
 // ---- The DockMon session (issue 10, issue 11 D1-D3; `dockmon::session`, `modes::agent`) ------------
 
 /// Opening the connection to DockMon (TCP, TLS and the upgrade) may take this long: the Go agent's
-/// dialer (45 s). Not to be confused with `CONNECT_TIMEOUT_MS`, the local Docker socket's 3 s.
+/// dialer (45 s). Not to be confused with `ENGINE_CONNECT_TIMEOUT_MS`, the Docker engine's 3 s.
 pub const DOCKMON_CONNECT_TIMEOUT_MS: u64 = 45_000;
 /// The register frame's answer must come within this (spec 2.7).
 pub const AUTH_REPLY_TIMEOUT_MS: u64 = 10_000;
@@ -340,12 +356,28 @@ pub const SHELL_SESSION_ID_MAX_BYTES: usize = 64;
 /// After a session closes, how long its exec may take to end (the shell gets SIGHUP when its stdin
 /// closes) before the agent reports it still running.
 pub const SHELL_EXIT_CHECK_MS: u64 = 3_000;
+/// How often the exit check asks Docker within `SHELL_EXIT_CHECK_MS`.
+pub const SHELL_EXIT_POLL_MS: u64 = 100;
+/// A keystroke write to the TTY that takes longer ends the session: a shell that reads nothing for
+/// this long is stuck, and the write would hold up `close`.
+pub const SHELL_WRITE_TIMEOUT_MS: u64 = 10_000;
 
 // ---- Stats-service dual-send (spec 4.5) ----------------------------------------------------------
 
 /// Sample frames waiting for the ingest socket: the Go agent's channel size (spec 4.5). A frame is
 /// about 330 bytes, so a full queue holds about 85 KiB. When full, the new sample is dropped.
 pub const INGEST_QUEUE_MAX_COUNT: usize = 256;
+/// First reconnect delay (spec 4.5); it doubles up to `INGEST_RETRY_MAX_MS` and never resets.
+pub const INGEST_RETRY_INITIAL_MS: u64 = 1_000;
+/// Longest reconnect delay (spec 4.5).
+pub const INGEST_RETRY_MAX_MS: u64 = 30_000;
+/// Every frame write must finish within this (the main socket's deadline, spec 2.2).
+pub const INGEST_WRITE_TIMEOUT_MS: u64 = 10_000;
+/// Connecting and the upgrade (the Go dialer's handshake timeout, spec 2.2), as for the main socket.
+pub const INGEST_CONNECT_TIMEOUT_MS: u64 = 45_000;
+/// Sent frames' buffers kept for reuse: one round of samples of a typical host; a full queue's worth
+/// would keep 85 KiB for nothing.
+pub const INGEST_POOL_MAX_COUNT: usize = 32;
 // ---- Drop-in install: privilege drop, proxies, tcp:// engines (issue 12) ---------------------------
 
 /// Entries of `DATA_PATH` handed to the unprivileged uid when the image drops root (src/privilege.rs).

@@ -13,48 +13,24 @@
 #[path = "support/dockmon_server.rs"]
 #[allow(dead_code)]
 mod dockmon_server;
+#[path = "support/memory.rs"]
+mod memory;
 mod support;
 
 use dockmon_server::{DockmonServer, Frame, Options, Route};
+use memory::{count_alloc_build, Agent};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
 
 const TOKEN: &str = "reg-token-update-memory";
-const TARGET: &str = "x86_64-unknown-linux-musl";
 const PROGRESS_LINES: usize = 10_000;
 const BUDGET_BYTES: u64 = 64 * 1024;
 const ENGINE: &str = "/var/run/docker.sock";
-
-fn count_alloc_build() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target_dir = root.join("target/count-alloc");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(root)
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "--features",
-            "count-alloc",
-            "--target",
-            TARGET,
-        ])
-        .output()
-        .expect("run cargo");
-    assert!(
-        out.status.success(),
-        "building the count-alloc release agent failed (needs `rustup target add {TARGET}`):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    target_dir.join(TARGET).join("release/dockmon-agent")
-}
 
 /// The 10,000 lines: 20 layers downloading in 1 % steps, then extracting and completing.
 fn progress_body() -> Vec<u8> {
@@ -171,51 +147,6 @@ fn start_proxy(path: &Path) {
     });
 }
 
-struct Agent {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Agent {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Heap in use and high-water, from the line the agent logs on SIGUSR1.
-    fn heap(&self) -> (u64, u64) {
-        let before = self.log().matches("heap in use ").count();
-        let _ = Command::new("kill")
-            .args(["-USR1", &self.child.id().to_string()])
-            .status();
-        let end = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < end {
-            let log = self.log();
-            if log.matches("heap in use ").count() > before {
-                let line = log
-                    .lines()
-                    .rev()
-                    .find(|l| l.contains("heap in use "))
-                    .unwrap();
-                let nums: Vec<u64> = line
-                    .split_whitespace()
-                    .filter_map(|w| w.parse().ok())
-                    .collect();
-                assert_eq!(nums.len(), 2, "heap line: {line}");
-                return (nums[0], nums[1]);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("no heap line after SIGUSR1; log:\n{}", self.log());
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn events(server: &DockmonServer, name: &str) -> Vec<Value> {
     server
         .frames()
@@ -274,24 +205,9 @@ fn heap_during_a_10000_line_pull_stays_within_64_kib_of_steady() {
     let old_id = containers.run("app", &["--network", &net], &["sleep", "3600"]);
 
     let server = DockmonServer::start(Options::default().with_token(TOKEN, None, None));
-    let data = dir.join("data");
-    let log = dir.join("agent.log");
-    let child = Command::new(&bin)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DOCKMON_URL", server.url())
-        .env("REGISTRATION_TOKEN", TOKEN)
-        .env("DATA_PATH", &data)
-        .env("DOCKER_HOST", format!("unix://{}", sock.display()))
-        .env("LOG_JSON", "false")
-        .env("LOG_LEVEL", "info")
-        .env("STATS_INTERVAL", "5s")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("spawn the agent");
-    let agent = Agent { child, log };
+    let engine = format!("unix://{}", sock.display());
+    let env = [("DOCKER_HOST", engine.as_str()), ("STATS_INTERVAL", "5s")];
+    let agent = Agent::start(&bin, &server.url(), TOKEN, &dir.join("data"), &env);
     server.wait_for_agent(Duration::from_secs(20));
 
     // Steady: registration, container lists, stats of the running containers, for a while.

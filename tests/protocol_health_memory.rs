@@ -16,19 +16,19 @@
 mod dockmon_server;
 #[path = "support/health.rs"]
 mod health;
+#[path = "support/memory.rs"]
+mod memory;
 mod support;
 
 use dockmon_server::{DockmonServer, Options};
 use health::*;
+use memory::{count_alloc_build, Agent};
 use serde_json::json;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{require_engine, tempdir};
 
 const TOKEN: &str = "reg-token-health-memory";
 const KIB: u64 = 1024;
-const TARGET: &str = "x86_64-unknown-linux-musl";
 /// engine_memory.rs's ceilings (raised there, with the reason, until issue 18).
 const RSS_MAX_KIB: u64 = 2816;
 const HEAP_HIGH_WATER_MAX_BYTES: u64 = 640 * KIB;
@@ -38,107 +38,11 @@ const THREADS_MAX: u64 = 2;
 const HIGH_WATER_GROWTH_MAX_BYTES: u64 = 512 * KIB - 444_610;
 const RSS_GROWTH_MAX_KIB: u64 = 120;
 
-fn count_alloc_build() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target_dir = root.join("target/count-alloc");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(root)
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "--features",
-            "count-alloc",
-            "--target",
-            TARGET,
-        ])
-        .output()
-        .expect("run cargo");
-    assert!(
-        out.status.success(),
-        "building the count-alloc release agent failed (needs `rustup target add {TARGET}`):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    target_dir.join(TARGET).join("release/dockmon-agent")
-}
-
-struct Agent {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Agent {
-    fn start(bin: &Path, server: &DockmonServer) -> Agent {
-        let data = tempdir("health-memory");
-        let log = data.with_extension("log");
-        let child = Command::new(bin)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DOCKMON_URL", server.url())
-            .env("REGISTRATION_TOKEN", TOKEN)
-            .env("DATA_PATH", &data)
-            .env("LOG_JSON", "false")
-            .env("LOG_LEVEL", "info")
-            .env("DOCKMON_BOARD", "amd64")
-            .env("STATS_INTERVAL", "5s")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("spawn the agent");
-        Agent { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn status_kib(&self, key: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("the agent is running");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{key} in /proc/<pid>/status"))
-    }
-
-    /// Heap in use and high-water, from the line the agent logs on SIGUSR1.
-    fn heap(&self) -> (u64, u64) {
-        let before = self.log().matches("heap in use ").count();
-        let _ = Command::new("kill")
-            .args(["-USR1", &self.child.id().to_string()])
-            .status();
-        let end = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < end {
-            let log = self.log();
-            if log.matches("heap in use ").count() > before {
-                let line = log
-                    .lines()
-                    .rev()
-                    .find(|l| l.contains("heap in use "))
-                    .unwrap();
-                let nums: Vec<u64> = line
-                    .split_whitespace()
-                    .filter_map(|w| w.parse().ok())
-                    .collect();
-                assert_eq!(nums.len(), 2, "heap line: {line}");
-                return (nums[0], nums[1]);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("no heap line after SIGUSR1; log:\n{}", self.log());
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The agent on the amd64 board's profile with a 5 s stats interval.
+fn start_agent(bin: &std::path::Path, server: &DockmonServer) -> Agent {
+    let data = tempdir("health-memory");
+    let env = [("DOCKMON_BOARD", "amd64"), ("STATS_INTERVAL", "5s")];
+    Agent::start(bin, &server.url(), TOKEN, &data, &env)
 }
 
 /// Figures of one agent with 20 checks, `https` of them to the HTTPS server.
@@ -164,7 +68,7 @@ fn measure(https: usize) -> Figures {
             .with_token(TOKEN, None, None)
             .with_list_containers(None),
     );
-    let agent = Agent::start(&bin, &server);
+    let agent = start_agent(&bin, &server);
     server.wait_for_agent(Duration::from_secs(15));
     // Let the sampler's first rounds settle.
     std::thread::sleep(Duration::from_secs(6));

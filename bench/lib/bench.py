@@ -47,6 +47,9 @@ contenders (all by default; --contenders picks some, in that order):
   docker-stats   docker stats --format '{{json .}}' > /dev/null (streaming, the CLI's default)
   glances        glances --quiet --time 5 --export csv (only when glances is on PATH)
   idle           no contender: the engine's own CPU at this N (the baseline; see --idle)
+  two builds     --agent LABEL=PATH, repeated: no build; each binary gets its own three contenders,
+                 agent-docker-LABEL, agent-cgroup-LABEL and agent-watch-LABEL, run one after the
+                 other at every N (the reference is agent-docker-<first LABEL>)
   peers          --peer NAME=image:REF [CMD…]  a container from REF (running CMD if given), on the
                                          host network with the engine's socket mounted; measured
                                          as the tree of docker inspect's .State.Pid
@@ -58,6 +61,8 @@ contenders (all by default; --contenders picks some, in that order):
 
 examples:
   bench/run --containers 0,10 --window 20
+  bench/run --containers 0,25,100 --agent before=/tmp/before/dockmon-agent --agent after=target/…/dockmon-agent \\
+            --contenders agent-docker-before,agent-docker-after,agent-cgroup-before,agent-cgroup-after
   bench/run --peer goagent=image:ghcr.io/darthnorse/dockmon-agent:latest \\
             --peer-env goagent=DOCKMON_URL={sink} --peer-env goagent=REGISTRATION_TOKEN=bench-token \\
             --peer-args goagent='-v dmgo:/data'
@@ -542,22 +547,61 @@ def parser():
     ap.add_argument("--peer-env", action="append", default=[], metavar="NAME=K=V", help="environment for a peer (repeatable)")
     ap.add_argument("--peer-args", action="append", default=[], metavar="NAME=ARGS", help="extra `docker run` arguments for an image peer")
     ap.add_argument("--agent-bin", default=None, metavar="PATH", help="measure this agent binary instead of building one")
-    ap.add_argument("--reference", default="agent-docker", metavar="NAME",
-                    help="the contender every ratio is taken to (default agent-docker; when it failed at an N, "
-                    "the first of agent-cgroup, agent-watch that ran)")
+    ap.add_argument("--agent", action="append", default=[], metavar="LABEL=PATH",
+                    help="measure this binary as agent-{docker,cgroup,watch}-LABEL (repeatable, so two builds run side "
+                    "by side in one run; no build; not with --agent-bin)")
+    ap.add_argument("--reference", default=None, metavar="NAME",
+                    help="the contender every ratio is taken to (default agent-docker, with --agent "
+                    "agent-docker-<first LABEL>; when it failed at an N, the first of agent-cgroup, agent-watch that ran)")
     ap.add_argument("--out", default=None, metavar="DIR", help="results directory (default bench/results/<date>-<hostname>)")
     return ap
 
 
-def make_contenders(args, agent_bin, agent_unavailable):
+def parse_agents(specs):
+    """--agent LABEL=PATH, repeated → [(label, absolute path)] in the order given."""
+    agents = []
+    for spec in specs:
+        label, sep, path = spec.partition("=")
+        if not (sep and label and path) or not all(ch.isalnum() or ch in "._" for ch in label):
+            raise SystemExit("bench/run: --agent %r: expected LABEL=PATH, LABEL of letters, digits, . and _" % spec)
+        if label in (a[0] for a in agents):
+            raise SystemExit("bench/run: --agent %s: the label is given twice" % label)
+        agents.append((label, os.path.abspath(path)))
+    return agents
+
+
+def describe_agent(binary, target, unavailable):
+    """run.json's record of one agent binary: path, target, size and --version, or why it cannot run."""
+    rec = {"binary": binary, "target": target}
+    if binary and not unavailable:
+        rec["bytes"] = os.path.getsize(binary)
+        v = subprocess.run([binary, "--version"], capture_output=True, text=True)
+        rec["version"] = v.stdout.strip()
+    else:
+        rec["unavailable"] = unavailable[0]
+    return rec
+
+
+def agent_contenders(suffix, agent_bin, agent_unavailable):
+    """The three contenders of one agent binary, named agent-docker<suffix> and so on."""
+    return [
+        AgentMode("agent-docker" + suffix, "docker", agent_bin, agent_unavailable),
+        AgentMode("agent-cgroup" + suffix, "cgroup", agent_bin, agent_unavailable),
+        Command("agent-watch" + suffix, [agent_bin or "dockmon-agent", "watch", "--format", "ndjson", "--interval",
+                                         str(AGENT_INTERVAL_S)], agent_unavailable),
+    ]
+
+
+def make_contenders(args, agents):
+    """agents: [(suffix, binary, unavailable)]: ("", the one agent) or one ("-LABEL", …) per --agent."""
     peers = {}
     for spec in args.peer:
         name, sep, what = spec.partition("=")
         kind, sep2, value = what.partition(":")
         if not (sep and sep2 and name and value) or kind not in ("image", "cmd"):
             raise SystemExit("bench/run: --peer %r: expected NAME=image:REF or NAME=cmd:COMMAND" % spec)
-        if name in BUILTIN or name == "idle":
-            raise SystemExit("bench/run: --peer %s: the name is taken by a built-in contender" % name)
+        if name in BUILTIN or name == "idle" or name.startswith("agent-"):
+            raise SystemExit("bench/run: --peer %s: the name is taken by a built-in contender (or agent-…)" % name)
         peers[name] = (kind, value)
     envs, extras = {}, {}
     for spec in args.peer_env:
@@ -574,10 +618,11 @@ def make_contenders(args, agent_bin, agent_unavailable):
     all_ = {}
     if args.idle:
         all_["idle"] = Contender("idle")
-    all_["agent-docker"] = AgentMode("agent-docker", "docker", agent_bin, agent_unavailable)
-    all_["agent-cgroup"] = AgentMode("agent-cgroup", "cgroup", agent_bin, agent_unavailable)
-    all_["agent-watch"] = Command("agent-watch", [agent_bin or "dockmon-agent", "watch", "--format", "ndjson", "--interval",
-                                                  str(AGENT_INTERVAL_S)], agent_unavailable)
+    # Side by side: each kind of agent contender for every binary, before the next kind.
+    per_agent = [agent_contenders(*a) for a in agents]
+    for kind in range(3):
+        for contenders in per_agent:
+            all_[contenders[kind].name] = contenders[kind]
     all_["docker-stats"] = Command("docker-stats", ["docker", "stats", "--format", "{{json .}}"])
     if shutil.which("glances"):
         all_["glances"] = Command("glances", ["glances", "--quiet", "--time", str(AGENT_INTERVAL_S), "--export", "csv",
@@ -647,6 +692,11 @@ def git_describe():
 
 def main(argv):
     args = parser().parse_args(argv)
+    agents = parse_agents(args.agent)
+    if agents and args.agent_bin:
+        raise SystemExit("bench/run: --agent and --agent-bin do not go together (give --agent LABEL=PATH for each binary)")
+    if args.reference is None:
+        args.reference = "agent-docker-" + agents[0][0] if agents else "agent-docker"
     if args.idle is None:
         args.idle = max(5, min(15, args.window // 4))
     if args.window < 1:
@@ -698,21 +748,27 @@ def main(argv):
 
     code = 0
     try:
-        if args.agent_bin:
-            agent_bin, target, unavailable = os.path.abspath(args.agent_bin), "given with --agent-bin", None
-            if not os.access(agent_bin, os.X_OK):
-                unavailable = ("--agent-bin %s is not an executable file" % args.agent_bin, "")
+        if agents:
+            meta["agents"], runs = {}, []
+            for label, agent_bin in agents:
+                unavailable = None
+                if not os.access(agent_bin, os.X_OK):
+                    unavailable = ("--agent %s=%s is not an executable file" % (label, agent_bin), "")
+                    note("agent %s unavailable: %s; its contenders are recorded as failed" % (label, unavailable[0]))
+                meta["agents"][label] = describe_agent(agent_bin, "given with --agent", unavailable)
+                runs.append(("-" + label, agent_bin, unavailable))
         else:
-            agent_bin, target, unavailable = build_agent(raw)
-        meta["agent"] = {"binary": agent_bin, "target": target}
-        if agent_bin and not unavailable:
-            meta["agent"]["bytes"] = os.path.getsize(agent_bin)
-            v = subprocess.run([agent_bin, "--version"], capture_output=True, text=True)
-            meta["agent"]["version"] = v.stdout.strip()
-        else:
-            meta["agent"]["unavailable"] = unavailable[0]
-            note("agent unavailable: %s; its contenders are recorded as failed" % unavailable[0])
-        contenders = make_contenders(args, agent_bin, unavailable)
+            if args.agent_bin:
+                agent_bin, target, unavailable = os.path.abspath(args.agent_bin), "given with --agent-bin", None
+                if not os.access(agent_bin, os.X_OK):
+                    unavailable = ("--agent-bin %s is not an executable file" % args.agent_bin, "")
+            else:
+                agent_bin, target, unavailable = build_agent(raw)
+            meta["agent"] = describe_agent(agent_bin, target, unavailable)
+            if unavailable:
+                note("agent unavailable: %s; its contenders are recorded as failed" % unavailable[0])
+            runs = [("", agent_bin, unavailable)]
+        contenders = make_contenders(args, runs)
         meta["contenders"] = [c.name for c in contenders]
         if args.cmd is not None:
             cmd = shlex.split(args.cmd)

@@ -77,9 +77,15 @@ def figures(meta, rows):
     return figs
 
 
+def fallback_references(wanted):
+    """Stand-ins for the reference: the other agent contenders of the same binary (`-LABEL` kept)."""
+    suffix = wanted[len("agent-docker"):] if wanted.startswith("agent-docker") else ""
+    return [r + suffix for r in FALLBACK_REFERENCES]
+
+
 def reference_for(meta, figs, n):
     wanted = meta.get("reference") or "agent-docker"
-    for c in [wanted] + [r for r in FALLBACK_REFERENCES if r != wanted]:
+    for c in [wanted] + [r for r in fallback_references(wanted) if r != wanted]:
         if (c, n) in figs and "rss_med" in figs[(c, n)]:
             return c
     return None
@@ -139,11 +145,14 @@ def header(meta):
         m["hostname"], m["cores"], m["cpu_model"], m["mem_kib"] / 1048576, m["kernel"], m["distro"] or m["arch"]))
     lines.append("- **Docker**: %s (API %s), %s (engine reports cgroup v%s, %s driver), storage %s" % (
         e.get("version"), e.get("api"), m["cgroup_fs"], e.get("cgroup"), e.get("cgroup_driver"), e.get("driver")))
-    if a.get("version"):
-        lines.append("- **agent**: %s, %s, %s bytes (`%s`); tree at %s" % (
-            a["version"], a["target"], "{:,}".format(a["bytes"]), display_path(a["binary"]), meta.get("git")))
-    else:
-        lines.append("- **agent**: unavailable: %s (tree at %s)" % (a.get("unavailable", "not built"), meta.get("git")))
+    agents = meta.get("agents") or {"": a}
+    for label, a in agents.items():
+        name = "agent %s" % label if label else "agent"
+        if a.get("version"):
+            lines.append("- **%s**: %s, %s, %s bytes (`%s`); tree at %s" % (
+                name, a["version"], a["target"], "{:,}".format(a["bytes"]), display_path(a["binary"]), meta.get("git")))
+        else:
+            lines.append("- **%s**: unavailable: %s (tree at %s)" % (name, a.get("unavailable", "not built"), meta.get("git")))
     lines.append("- **lab**: N = %s containers of `%s`%s; %s other container(s) were already running on the host "
                  "(every contender sees them too)" % (", ".join(map(str, meta["containers"])), meta["image"],
                                                       " running `%s`" % " ".join(meta.get("lab_cmd", [])) if meta.get("lab_cmd") else "",
@@ -263,7 +272,7 @@ def generate(out):
         wanted = meta.get("reference") or "agent-docker"
         if any(r != wanted for r in refs.values()):
             lines.append("The reference is %s where it did not run; the first of %s that ran stands in." % (
-                wanted, ", ".join(FALLBACK_REFERENCES)))
+                wanted, ", ".join(fallback_references(wanted))))
     else:
         lines.append("No reference contender ran, so there are no ratios.")
     lines += ["", *tbl, "",

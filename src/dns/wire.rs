@@ -11,7 +11,7 @@
 //!
 //! Invariants: every index into the message is checked (`get`) first, so arbitrary bytes give a clean
 //! error, never a panic. Compression pointers must point before the start of the name piece that
-//! holds them, which makes every name walk end (see [`Labels`]); names longer than 255 bytes are
+//! holds them, which makes every name walk end (see `Labels`); names longer than 255 bytes are
 //! refused (RFC 1035 §2.3.4).
 //!
 //! Policy when full: an answer keeps its first [`ANSWER_ADDR_MAX_COUNT`] addresses, in the server's

@@ -410,7 +410,7 @@ impl Client {
         };
         let connect = async { Some(Async::<UnixStream>::connect(path).await) };
         let timeout = async {
-            Timer::after(Duration::from_millis(CONNECT_TIMEOUT_MS)).await;
+            Timer::after(Duration::from_millis(ENGINE_CONNECT_TIMEOUT_MS)).await;
             None
         };
         match smol::future::or(connect, timeout).await {

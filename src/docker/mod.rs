@@ -16,7 +16,7 @@
 //! - [`logs`]: the multiplexed log stream cut apart and kept within a cap (pure), and the logs call.
 //! - [`list`]: DockMon's `list_containers` payload (spec 3.7.1): Docker's list with three keys spliced in
 //!   (the exception above).
-//! - [`array`]: a JSON array read in slices, cut into its elements (the list, never held whole).
+//! - [`array`](mod@array): a JSON array read in slices, cut into its elements (the list, never held whole).
 //! - [`pull`]: image pulls and their progress stream (parser, layer table, throttle; spec 3.8.1).
 //! - [`recreate`]: a container's config cloned with a new image, create and network connect (spec 3.8.1).
 //! - [`images`], [`volumes`], [`networks`]: DockMon's Images, Volumes and Networks pages' calls;
@@ -56,7 +56,7 @@ pub enum Unreachable {
     Refused,
     /// The path is not a socket.
     NotASocket,
-    /// Connecting took longer than `CONNECT_TIMEOUT_MS`.
+    /// Connecting took longer than `ENGINE_CONNECT_TIMEOUT_MS`.
     Timeout,
     /// Any other error of `connect(2)`.
     Other(std::io::ErrorKind),
@@ -186,7 +186,7 @@ impl fmt::Display for Error {
                 Unreachable::Timeout => write!(
                     f,
                     "cannot reach Docker at {endpoint}: connect timed out after {} ms",
-                    crate::limits::CONNECT_TIMEOUT_MS
+                    crate::limits::ENGINE_CONNECT_TIMEOUT_MS
                 ),
                 Unreachable::Other(kind) => {
                     write!(f, "cannot reach Docker at {endpoint}: {kind}")

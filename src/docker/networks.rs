@@ -184,13 +184,9 @@ pub fn parse_subnets(body: &[u8]) -> Result<Vec<(Ipv4Addr, u8)>, serde_json::Err
 }
 
 impl Client {
-    /// The registration's network facts from one `GET /networks` (issue 10: it was read twice): the
-    /// daemon's start time (`Created` of `bridge`, spec 2.3 `daemon_started_at`, `""` without one)
-    /// and the IPv4 subnets of every network.
-    pub async fn network_facts(
-        &self,
-        buf: &mut Vec<u8>,
-    ) -> Result<(String, Vec<(Ipv4Addr, u8)>), Error> {
+    /// `GET /networks` into `buf` (within `NETWORKS_BODY_MAX_BYTES` and `CALL_TIMEOUT_MS`): the one
+    /// place that reads the list, for the registration's facts and the Networks page.
+    pub(crate) async fn get_networks(&self, buf: &mut Vec<u8>) -> Result<(), Error> {
         self.call(
             "GET",
             "/networks",
@@ -199,7 +195,17 @@ impl Client {
             NETWORKS_BODY_MAX_BYTES,
             CALL_TIMEOUT_MS,
         )
-        .await?;
+        .await
+    }
+
+    /// The registration's network facts from one `GET /networks` (issue 10: it was read twice): the
+    /// daemon's start time (`Created` of `bridge`, spec 2.3 `daemon_started_at`, `""` without one)
+    /// and the IPv4 subnets of every network.
+    pub async fn network_facts(
+        &self,
+        buf: &mut Vec<u8>,
+    ) -> Result<(String, Vec<(Ipv4Addr, u8)>), Error> {
+        self.get_networks(buf).await?;
         let started = super::ops::bridge_created(buf)?;
         let subnets = parse_subnets(buf).map_err(|e| Error::Json {
             call: "GET /networks".to_string(),
@@ -208,34 +214,9 @@ impl Client {
         Ok((started, subnets))
     }
 
-    /// The IPv4 subnets of every Docker network.
-    pub async fn network_subnets(&self, buf: &mut Vec<u8>) -> Result<Vec<(Ipv4Addr, u8)>, Error> {
-        self.call(
-            "GET",
-            "/networks",
-            None,
-            buf,
-            NETWORKS_BODY_MAX_BYTES,
-            CALL_TIMEOUT_MS,
-        )
-        .await?;
-        parse_subnets(buf).map_err(|e| Error::Json {
-            call: "GET /networks".to_string(),
-            message: e.to_string(),
-        })
-    }
-
     /// `GET /networks`, parsed from `buf` (no `Containers`: Docker lists them only on inspect).
     pub async fn networks<'b>(&self, buf: &'b mut Vec<u8>) -> Result<Vec<Network<'b>>, Error> {
-        self.call(
-            "GET",
-            "/networks",
-            None,
-            buf,
-            NETWORKS_BODY_MAX_BYTES,
-            CALL_TIMEOUT_MS,
-        )
-        .await?;
+        self.get_networks(buf).await?;
         parse("GET /networks", buf)
     }
 

@@ -91,15 +91,7 @@ impl Client {
     /// the network named `bridge` from `GET /networks`, as Docker wrote it (RFC 3339 with nanoseconds
     /// and the daemon's offset); `""` when there is no such network. `buf` holds the answer.
     pub async fn daemon_started_at(&self, buf: &mut Vec<u8>) -> Result<String, Error> {
-        self.call(
-            "GET",
-            "/networks",
-            None,
-            buf,
-            NETWORKS_BODY_MAX_BYTES,
-            CALL_TIMEOUT_MS,
-        )
-        .await?;
+        self.get_networks(buf).await?;
         bridge_created(buf)
     }
 

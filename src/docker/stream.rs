@@ -5,7 +5,7 @@
 //!
 //! TLS as the docker CLI does it: the engine's certificate must chain to `ca.pem` alone (not the
 //! web roots) and name the host of `DOCKER_HOST`; the agent presents `cert.pem` with `key.pem`.
-use crate::limits::CONNECT_TIMEOUT_MS;
+use crate::limits::ENGINE_CONNECT_TIMEOUT_MS;
 use async_io::{Async, Timer};
 use futures_rustls::client::TlsStream;
 use rustls::pki_types::pem::PemObject;
@@ -131,12 +131,12 @@ pub enum DialError {
 }
 
 async fn timeout<T>() -> Option<T> {
-    Timer::after(Duration::from_millis(CONNECT_TIMEOUT_MS)).await;
+    Timer::after(Duration::from_millis(ENGINE_CONNECT_TIMEOUT_MS)).await;
     None
 }
 
 /// Connects to `host:port`, and runs the TLS handshake when `tls` is given; within
-/// `CONNECT_TIMEOUT_MS` for each stage.
+/// `ENGINE_CONNECT_TIMEOUT_MS` for each stage.
 pub async fn dial_tcp(
     host: &str,
     port: u16,
@@ -170,7 +170,7 @@ pub async fn dial_tcp(
         Some(Ok(s)) => Ok(Stream::Tls(Box::new(s))),
         Some(Err(e)) => Err(DialError::Handshake(e.to_string())),
         None => Err(DialError::Handshake(format!(
-            "no handshake within {CONNECT_TIMEOUT_MS} ms"
+            "no handshake within {ENGINE_CONNECT_TIMEOUT_MS} ms"
         ))),
     }
 }

@@ -19,6 +19,7 @@
 use super::context::Context;
 use super::error::docker_text;
 use super::msg;
+use crate::docker;
 use crate::docker::images::ImageSummary;
 use crate::docker::networks::{Network, NetworkCreate};
 use crate::docker::usage::ContainerUsage;
@@ -79,86 +80,65 @@ fn parse_payload<'a, T: Deserialize<'a> + Default>(
     }
 }
 
-/// Writes the error reply and returns.
-fn fail(out: &mut Vec<u8>, id: &str, text: &str) {
-    msg::write_response_error(out, id, text, &msg::now_stamp());
+/// The reply text of a payload `command` cannot read: `invalid <command> payload: <serde's message>`.
+fn invalid(command: &'static str) -> impl FnOnce(serde_json::Error) -> String {
+    move |e| format!("invalid {command} payload: {e}")
 }
 
-/// `{"type":"response","id":…,"payload":<what emit writes>,"timestamp":…}`.
-fn reply(out: &mut Vec<u8>, id: &str, emit: impl FnOnce(&mut Vec<u8>)) {
-    msg::begin_response(out, id);
-    emit(out);
-    msg::end_response(out, &msg::now_stamp());
+/// A failed engine call as the Go agent words it: `failed to <what>: <Docker's text>`.
+fn failed(what: &'static str) -> impl FnOnce(docker::Error) -> String {
+    move |e| format!("failed to {what}: {}", docker_text(&e))
+}
+
+/// Writes the reply frame of every command here: `{"type":"response","id":…,"payload":<what emit
+/// writes>,"timestamp":…}` when the handler's calls succeeded, the error reply with its text when one
+/// failed. Each handler is its calls (`?` on the first failure) followed by one `answer`.
+fn answer(out: &mut Vec<u8>, id: &str, reply: Result<impl FnOnce(&mut Vec<u8>), String>) {
+    match reply {
+        Ok(emit) => {
+            msg::begin_response(out, id);
+            emit(out);
+            msg::end_response(out, &msg::now_stamp());
+        }
+        Err(text) => msg::write_response_error(out, id, &text, &msg::now_stamp()),
+    }
 }
 
 /// `list_images` (payload `{}`): every image of `GET /images/json?all=1` as spec 3.7.3.
 pub async fn list_images(ctx: &Context, _payload: Option<&RawValue>, id: &str, out: &mut Vec<u8>) {
-    let mut images_buf = Vec::new();
-    let images = match ctx.client.images(&mut images_buf).await {
-        Ok(images) => images,
-        Err(e) => {
-            return fail(
-                out,
-                id,
-                &format!("failed to list images: {}", docker_text(&e)),
-            )
-        }
+    let (mut images_buf, mut list_buf) = (Vec::new(), Vec::new());
+    let reply = async {
+        let images = (ctx.client.images(&mut images_buf).await).map_err(failed("list images"))?;
+        let usage =
+            (ctx.client.container_usage(&mut list_buf).await).map_err(failed("list containers"))?;
+        Ok(move |out: &mut Vec<u8>| emit_images(out, &images, &usage))
     };
-    let mut list_buf = Vec::new();
-    let usage = match ctx.client.container_usage(&mut list_buf).await {
-        Ok(usage) => usage,
-        Err(e) => {
-            return fail(
-                out,
-                id,
-                &format!("failed to list containers: {}", docker_text(&e)),
-            )
-        }
-    };
-    reply(out, id, |out| emit_images(out, &images, &usage));
+    answer(out, id, reply.await);
 }
 
 /// `remove_image` (`image_id`, `force`): `{"success":true}`, or Docker's refusal (an image in use).
 pub async fn remove_image(ctx: &Context, payload: Option<&RawValue>, id: &str, out: &mut Vec<u8>) {
-    let p: RemoveImage = match parse_payload(payload) {
-        Ok(p) => p,
-        Err(e) => return fail(out, id, &format!("invalid remove_image payload: {e}")),
+    let reply = async {
+        let p: RemoveImage = parse_payload(payload).map_err(invalid("remove_image"))?;
+        let image = p.image_id.as_deref().unwrap_or("");
+        if image.is_empty() {
+            return Err("image_id is required".to_string());
+        }
+        let force = p.force.unwrap_or(false);
+        (ctx.client.remove_image(image, force).await).map_err(failed("remove image"))?;
+        Ok(emit_success)
     };
-    let image = p.image_id.as_deref().unwrap_or("");
-    if image.is_empty() {
-        return fail(out, id, "image_id is required");
-    }
-    match ctx
-        .client
-        .remove_image(image, p.force.unwrap_or(false))
-        .await
-    {
-        Ok(()) => reply(out, id, emit_success),
-        Err(e) => fail(
-            out,
-            id,
-            &format!("failed to remove image: {}", docker_text(&e)),
-        ),
-    }
+    answer(out, id, reply.await);
 }
 
 /// `prune_images`: every unused image; `{"removed_count":N,"space_reclaimed":BYTES}`.
 pub async fn prune_images(ctx: &Context, _payload: Option<&RawValue>, id: &str, out: &mut Vec<u8>) {
     let mut buf = Vec::new();
-    match ctx.client.prune_images(&mut buf).await {
-        Ok(r) => reply(out, id, |out| {
-            out.extend_from_slice(b"{\"removed_count\":");
-            push_u64(out, r.deleted);
-            out.extend_from_slice(b",\"space_reclaimed\":");
-            push_u64(out, r.space_reclaimed);
-            out.push(b'}');
-        }),
-        Err(e) => fail(
-            out,
-            id,
-            &format!("failed to prune images: {}", docker_text(&e)),
-        ),
-    }
+    let reply = async {
+        let r = (ctx.client.prune_images(&mut buf).await).map_err(failed("prune images"))?;
+        Ok(move |out: &mut Vec<u8>| emit_pruned(out, r.deleted, Some(r.space_reclaimed), None))
+    };
+    answer(out, id, reply.await);
 }
 
 /// `list_networks` (payload `{}`): every network of `GET /networks` as spec 3.7.4.
@@ -168,39 +148,41 @@ pub async fn list_networks(
     id: &str,
     out: &mut Vec<u8>,
 ) {
-    let mut nets_buf = Vec::new();
-    let networks = match ctx.client.networks(&mut nets_buf).await {
-        Ok(n) => n,
-        Err(e) => {
-            return fail(
-                out,
-                id,
-                &format!("failed to list networks: {}", docker_text(&e)),
-            )
-        }
-    };
-    let mut list_buf = Vec::new();
-    let usage = match ctx.client.container_usage(&mut list_buf).await {
-        Ok(usage) => usage,
-        Err(e) => {
-            return fail(
-                out,
-                id,
-                &format!("failed to list containers: {}", docker_text(&e)),
-            )
-        }
-    };
-    reply(out, id, |out| {
-        out.push(b'[');
-        for (i, n) in networks.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
+    let (mut nets_buf, mut list_buf) = (Vec::new(), Vec::new());
+    let reply = async {
+        let networks =
+            (ctx.client.networks(&mut nets_buf).await).map_err(failed("list networks"))?;
+        let usage =
+            (ctx.client.container_usage(&mut list_buf).await).map_err(failed("list containers"))?;
+        Ok(move |out: &mut Vec<u8>| {
+            out.push(b'[');
+            for (i, n) in networks.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let users = usage.iter().filter(|c| c.in_network(&n.id, &n.name));
+                emit_network(out, n, users.map(|c| (c.id.as_ref(), c.name())));
             }
-            let users = usage.iter().filter(|c| c.in_network(&n.id, &n.name));
-            emit_network(out, n, users.map(|c| (c.id.as_ref(), c.name())));
-        }
-        out.push(b']');
-    });
+            out.push(b']');
+        })
+    };
+    answer(out, id, reply.await);
+}
+
+/// The create request of a `create_network` payload (`driver` `""` → `bridge`), or why it is refused.
+fn network_create<'p>(p: &'p CreateNetwork) -> Result<NetworkCreate<'p>, String> {
+    let name = p.name.as_deref().unwrap_or("").trim();
+    if name.is_empty() {
+        return Err("network name is required".to_string());
+    }
+    let driver = p.driver.as_deref().unwrap_or("").trim();
+    Ok(NetworkCreate {
+        name,
+        driver: if driver.is_empty() { "bridge" } else { driver },
+        subnet: p.subnet.as_deref().unwrap_or("").trim(),
+        gateway: p.gateway.as_deref().unwrap_or("").trim(),
+        internal: p.internal.unwrap_or(false),
+    })
 }
 
 /// `create_network` (`name`, `driver` (`""` → `bridge`), `subnet`, `gateway`, `internal`): the new
@@ -211,50 +193,32 @@ pub async fn create_network(
     id: &str,
     out: &mut Vec<u8>,
 ) {
-    let p: CreateNetwork = match parse_payload(payload) {
-        Ok(p) => p,
-        Err(e) => return fail(out, id, &format!("invalid create_network payload: {e}")),
-    };
-    let name = p.name.as_deref().unwrap_or("").trim();
-    if name.is_empty() {
-        return fail(out, id, "network name is required");
-    }
-    let driver = p.driver.as_deref().unwrap_or("").trim();
-    let req = NetworkCreate {
-        name,
-        driver: if driver.is_empty() { "bridge" } else { driver },
-        subnet: p.subnet.as_deref().unwrap_or("").trim(),
-        gateway: p.gateway.as_deref().unwrap_or("").trim(),
-        internal: p.internal.unwrap_or(false),
-    };
-    let net_id = match ctx.client.create_network(&req).await {
-        Ok(net_id) => net_id,
-        Err(e) => {
-            return fail(
-                out,
-                id,
-                &format!("failed to create network: {}", docker_text(&e)),
-            )
-        }
-    };
+    let p: Result<CreateNetwork, String> =
+        parse_payload(payload).map_err(invalid("create_network"));
     let mut buf = Vec::new();
-    match ctx.client.network(&net_id, &mut buf).await {
-        Ok(n) => reply(out, id, |out| emit_network(out, &n, attached(&n))),
-        // Created but not readable back: still a success, with what we know.
-        Err(_) => reply(out, id, |out| {
-            let n = Network {
-                id: Cow::Borrowed(&net_id),
-                name: Cow::Borrowed(req.name),
-                driver: Cow::Borrowed(req.driver),
-                scope: Cow::Borrowed("local"),
-                created: Cow::Borrowed(""),
-                internal: req.internal,
-                ipam: None,
-                containers: None,
-            };
-            emit_network(out, &n, std::iter::empty());
-        }),
-    }
+    let reply = async {
+        let req = network_create(p.as_ref().map_err(String::clone)?)?;
+        let net_id = (ctx.client.create_network(&req).await).map_err(failed("create network"))?;
+        let read_back = ctx.client.network(&net_id, &mut buf).await;
+        Ok(move |out: &mut Vec<u8>| match read_back {
+            Ok(n) => emit_network(out, &n, attached(&n)),
+            // Created but not readable back: still a success, with what we know.
+            Err(_) => {
+                let n = Network {
+                    id: Cow::Borrowed(&net_id),
+                    name: Cow::Borrowed(req.name),
+                    driver: Cow::Borrowed(req.driver),
+                    scope: Cow::Borrowed("local"),
+                    created: Cow::Borrowed(""),
+                    internal: req.internal,
+                    ipam: None,
+                    containers: None,
+                };
+                emit_network(out, &n, std::iter::empty());
+            }
+        })
+    };
+    answer(out, id, reply.await);
 }
 
 /// `delete_network` (`network_id`, `force`): refuses the built-in networks, and networks with
@@ -265,46 +229,31 @@ pub async fn delete_network(
     id: &str,
     out: &mut Vec<u8>,
 ) {
-    let p: DeleteNetwork = match parse_payload(payload) {
-        Ok(p) => p,
-        Err(e) => return fail(out, id, &format!("invalid delete_network payload: {e}")),
-    };
-    let net = p.network_id.as_deref().unwrap_or("");
-    if net.is_empty() {
-        return fail(out, id, "network_id is required");
-    }
     let mut buf = Vec::new();
-    let n = match ctx.client.network(net, &mut buf).await {
-        Ok(n) => n,
-        Err(e) => {
-            return fail(
-                out,
-                id,
-                &format!("failed to inspect network: {}", docker_text(&e)),
-            )
+    let reply = async {
+        let p: DeleteNetwork = parse_payload(payload).map_err(invalid("delete_network"))?;
+        let net = p.network_id.as_deref().unwrap_or("");
+        if net.is_empty() {
+            return Err("network_id is required".to_string());
         }
+        let n = (ctx.client.network(net, &mut buf).await).map_err(failed("inspect network"))?;
+        if let Some(text) = check_delete(&n, p.force.unwrap_or(false)) {
+            return Err(text);
+        }
+        for (cid, cname) in attached(&n) {
+            if let Err(e) = ctx.client.disconnect_network(&n.id, cid).await {
+                let name = &n.name;
+                let text = format!(
+                    "failed to disconnect container {cname} from network {name}: {}",
+                    docker_text(&e)
+                );
+                return Err(text);
+            }
+        }
+        (ctx.client.remove_network(&n.id).await).map_err(failed("remove network"))?;
+        Ok(emit_success)
     };
-    if let Some(text) = check_delete(&n, p.force.unwrap_or(false)) {
-        return fail(out, id, &text);
-    }
-    for (cid, cname) in attached(&n) {
-        if let Err(e) = ctx.client.disconnect_network(&n.id, cid).await {
-            let text = format!(
-                "failed to disconnect container {cname} from network {}: {}",
-                n.name,
-                docker_text(&e)
-            );
-            return fail(out, id, &text);
-        }
-    }
-    match ctx.client.remove_network(&n.id).await {
-        Ok(()) => reply(out, id, emit_success),
-        Err(e) => fail(
-            out,
-            id,
-            &format!("failed to remove network: {}", docker_text(&e)),
-        ),
-    }
+    answer(out, id, reply.await);
 }
 
 /// Why a network may not be deleted (spec 3.3), `None` when it may.
@@ -329,73 +278,48 @@ pub async fn prune_networks(
     out: &mut Vec<u8>,
 ) {
     let mut buf = Vec::new();
-    match ctx.client.prune_networks(&mut buf).await {
-        Ok(r) => reply(out, id, |out| {
+    let reply = async {
+        let r = (ctx.client.prune_networks(&mut buf).await).map_err(failed("prune networks"))?;
+        Ok(move |out: &mut Vec<u8>| {
             let names = r.deleted.as_deref().unwrap_or(&[]);
-            out.extend_from_slice(b"{\"removed_count\":");
-            push_u64(out, names.len() as u64);
-            out.extend_from_slice(b",\"networks_removed\":");
-            push_strs(out, names.iter().map(|n| n.as_ref()));
-            out.push(b'}');
-        }),
-        Err(e) => fail(
-            out,
-            id,
-            &format!("failed to prune networks: {}", docker_text(&e)),
-        ),
-    }
+            emit_pruned(
+                out,
+                names.len() as u64,
+                None,
+                Some(("networks_removed", names)),
+            )
+        })
+    };
+    answer(out, id, reply.await);
 }
 
 /// `list_volumes` (payload `{}`): every volume of `GET /volumes` as spec 3.7.5.
 pub async fn list_volumes(ctx: &Context, _payload: Option<&RawValue>, id: &str, out: &mut Vec<u8>) {
-    let mut vols_buf = Vec::new();
-    let list = match ctx.client.volumes(&mut vols_buf).await {
-        Ok(l) => l,
-        Err(e) => {
-            return fail(
-                out,
-                id,
-                &format!("failed to list volumes: {}", docker_text(&e)),
-            )
-        }
+    let (mut vols_buf, mut list_buf) = (Vec::new(), Vec::new());
+    let reply = async {
+        let list = (ctx.client.volumes(&mut vols_buf).await).map_err(failed("list volumes"))?;
+        let usage =
+            (ctx.client.container_usage(&mut list_buf).await).map_err(failed("list containers"))?;
+        Ok(move |out: &mut Vec<u8>| {
+            emit_volumes(out, list.volumes.as_deref().unwrap_or(&[]), &usage)
+        })
     };
-    let mut list_buf = Vec::new();
-    let usage = match ctx.client.container_usage(&mut list_buf).await {
-        Ok(usage) => usage,
-        Err(e) => {
-            return fail(
-                out,
-                id,
-                &format!("failed to list containers: {}", docker_text(&e)),
-            )
-        }
-    };
-    let volumes = list.volumes.as_deref().unwrap_or(&[]);
-    reply(out, id, |out| emit_volumes(out, volumes, &usage));
+    answer(out, id, reply.await);
 }
 
 /// `delete_volume` (`volume_name`, `force`): `{"success":true}`, or Docker's refusal (in use).
 pub async fn delete_volume(ctx: &Context, payload: Option<&RawValue>, id: &str, out: &mut Vec<u8>) {
-    let p: DeleteVolume = match parse_payload(payload) {
-        Ok(p) => p,
-        Err(e) => return fail(out, id, &format!("invalid delete_volume payload: {e}")),
+    let reply = async {
+        let p: DeleteVolume = parse_payload(payload).map_err(invalid("delete_volume"))?;
+        let name = p.volume_name.as_deref().unwrap_or("");
+        if name.trim().is_empty() {
+            return Err("volume name cannot be empty".to_string());
+        }
+        let force = p.force.unwrap_or(false);
+        (ctx.client.remove_volume(name, force).await).map_err(failed("remove volume"))?;
+        Ok(emit_success)
     };
-    let name = p.volume_name.as_deref().unwrap_or("");
-    if name.trim().is_empty() {
-        return fail(out, id, "volume name cannot be empty");
-    }
-    match ctx
-        .client
-        .remove_volume(name, p.force.unwrap_or(false))
-        .await
-    {
-        Ok(()) => reply(out, id, emit_success),
-        Err(e) => fail(
-            out,
-            id,
-            &format!("failed to remove volume: {}", docker_text(&e)),
-        ),
-    }
+    answer(out, id, reply.await);
 }
 
 /// `prune_volumes`: every unused volume, named ones included;
@@ -407,29 +331,44 @@ pub async fn prune_volumes(
     out: &mut Vec<u8>,
 ) {
     let mut buf = Vec::new();
-    match ctx.client.prune_volumes(&mut buf).await {
-        Ok(r) => reply(out, id, |out| {
+    let reply = async {
+        let r = (ctx.client.prune_volumes(&mut buf).await).map_err(failed("prune volumes"))?;
+        Ok(move |out: &mut Vec<u8>| {
             let names = r.deleted.as_deref().unwrap_or(&[]);
-            out.extend_from_slice(b"{\"removed_count\":");
-            push_u64(out, names.len() as u64);
-            out.extend_from_slice(b",\"space_reclaimed\":");
-            push_u64(out, r.space_reclaimed);
-            out.extend_from_slice(b",\"volumes_removed\":");
-            push_strs(out, names.iter().map(|n| n.as_ref()));
-            out.push(b'}');
-        }),
-        Err(e) => fail(
-            out,
-            id,
-            &format!("failed to prune volumes: {}", docker_text(&e)),
-        ),
-    }
+            let (count, space) = (names.len() as u64, Some(r.space_reclaimed));
+            emit_pruned(out, count, space, Some(("volumes_removed", names)))
+        })
+    };
+    answer(out, id, reply.await);
 }
 
 // ---- Reply writers (pure) ---------------------------------------------------------------------------
 
 fn emit_success(out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"success\":true}");
+}
+
+/// A prune answer (spec 3.7.3-3.7.5): `{"removed_count":N}`, then `"space_reclaimed":BYTES` and the
+/// removed names under their key (`networks_removed`, `volumes_removed`) where the command has them.
+fn emit_pruned(
+    out: &mut Vec<u8>,
+    removed_count: u64,
+    space_reclaimed: Option<u64>,
+    names: Option<(&str, &[Cow<str>])>,
+) {
+    out.extend_from_slice(b"{\"removed_count\":");
+    push_u64(out, removed_count);
+    if let Some(bytes) = space_reclaimed {
+        out.extend_from_slice(b",\"space_reclaimed\":");
+        push_u64(out, bytes);
+    }
+    if let Some((key, names)) = names {
+        out.push(b',');
+        push_str(out, key);
+        out.push(b':');
+        push_strs(out, names.iter().map(|n| n.as_ref()));
+    }
+    out.push(b'}');
 }
 
 /// The image array of spec 3.7.3.

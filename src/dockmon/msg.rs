@@ -84,7 +84,7 @@ pub fn begin_response(out: &mut Vec<u8>, id: &str) {
 }
 
 /// Finishes what [`begin_response`] started, after the payload: the same keys, in the same order,
-/// as a [`Response`] serialized whole.
+/// as a `Response` serialized whole.
 pub fn end_response(out: &mut Vec<u8>, now: &Stamp) {
     out.extend_from_slice(br#","timestamp":"#);
     let _ = serde_json::to_writer(&mut *out, now.as_str());

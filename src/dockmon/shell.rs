@@ -55,11 +55,6 @@ pub const SHELL_CMD: [&str; 3] = [
 ];
 /// The exec's environment (spec 3.8.6).
 pub const SHELL_ENV: [&str; 1] = ["TERM=xterm-256color"];
-/// A keystroke write to the TTY that takes longer ends the session: a shell that reads nothing for
-/// this long is stuck, and the write would hold up `close`.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the exit check asks Docker within `SHELL_EXIT_CHECK_MS`.
-const EXIT_POLL: Duration = Duration::from_millis(100);
 
 /// A session ID from the backend.
 pub type SessionId = heapless::String<SHELL_SESSION_ID_MAX_BYTES>;
@@ -521,7 +516,7 @@ impl Session {
                     Ok(Input::Data(bytes)) => {
                         let write = async { Some(writer.write_all(&bytes).await) };
                         let timeout = async {
-                            Timer::after(WRITE_TIMEOUT).await;
+                            Timer::after(Duration::from_millis(SHELL_WRITE_TIMEOUT_MS)).await;
                             None
                         };
                         match smol::future::or(write, timeout).await {
@@ -532,7 +527,7 @@ impl Session {
                             None => {
                                 return End::Failed(format!(
                                     "writing to the shell: no progress in {} s",
-                                    WRITE_TIMEOUT.as_secs()
+                                    SHELL_WRITE_TIMEOUT_MS / 1000
                                 ))
                             }
                         }
@@ -602,7 +597,7 @@ impl Session {
                         kill = true;
                         self.signal(&state, "KILL").await;
                     }
-                    Timer::after(EXIT_POLL).await
+                    Timer::after(Duration::from_millis(SHELL_EXIT_POLL_MS)).await
                 }
                 // The container is gone, or Docker is: nothing left to check.
                 Err(e) => {

@@ -32,10 +32,6 @@ use serde_json::Value;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// `stop_timeout` when the payload gives none (spec 3.3).
-pub const STOP_TIMEOUT_DEFAULT_S: u32 = 30;
-/// `health_timeout` when the payload gives none (spec 3.3).
-pub const HEALTH_TIMEOUT_DEFAULT_S: u32 = 120;
 /// Suffix of the old container's name while the new one is tried.
 pub const BACKUP_SUFFIX: &str = "-dockmon-backup";
 
@@ -131,10 +127,14 @@ pub async fn update_container(
         client: ctx.client.clone(),
         sink: ctx.sink.clone(),
         cid: short_id(&p.container_id).to_string(),
-        stop_s: seconds(p.stop_timeout, STOP_TIMEOUT_DEFAULT_S, 3600),
+        stop_s: seconds(
+            p.stop_timeout,
+            UPDATE_STOP_TIMEOUT_DEFAULT_S,
+            STOP_TIMEOUT_MAX_S,
+        ),
         health_s: seconds(
             p.health_timeout,
-            HEALTH_TIMEOUT_DEFAULT_S,
+            UPDATE_HEALTH_TIMEOUT_DEFAULT_S,
             UPDATE_HEALTH_TIMEOUT_MAX_S,
         ),
         auth: p

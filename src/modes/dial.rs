@@ -4,10 +4,10 @@
 //!
 //! Through a proxy the DockMon host name is not resolved here: the proxy resolves it (edge hosts
 //! behind a proxy often have no DNS of their own). Each stage (resolve, connect, CONNECT) is bounded
-//! by `CONNECT_TIMEOUT_MS`. Error texts name the proxy without its credentials.
+//! by `DOCKMON_CONNECT_TIMEOUT_MS`. Error texts name the proxy without its credentials.
 use crate::config::WsUrl;
 use crate::dockmon::error::Connect;
-use crate::limits::DOCKMON_CONNECT_TIMEOUT_MS as CONNECT_TIMEOUT_MS;
+use crate::limits::DOCKMON_CONNECT_TIMEOUT_MS;
 use crate::proxy::{self, Proxy};
 use async_io::{Async, Timer};
 use std::net::TcpStream;
@@ -36,7 +36,7 @@ pub async fn connect(url: &WsUrl) -> Result<Async<TcpStream>, Connect> {
                 }
                 Some(Err(e)) => Err(Connect::Proxy(format!("{e} (proxy {p} from {})", p.from))),
                 None => Err(Connect::Proxy(format!(
-                    "proxy {p} (from {}): no answer to CONNECT within {CONNECT_TIMEOUT_MS} ms",
+                    "proxy {p} (from {}): no answer to CONNECT within {DOCKMON_CONNECT_TIMEOUT_MS} ms",
                     p.from
                 ))),
             }
@@ -45,7 +45,7 @@ pub async fn connect(url: &WsUrl) -> Result<Async<TcpStream>, Connect> {
 }
 
 async fn timeout<T>() -> Option<T> {
-    Timer::after(Duration::from_millis(CONNECT_TIMEOUT_MS)).await;
+    Timer::after(Duration::from_millis(DOCKMON_CONNECT_TIMEOUT_MS)).await;
     None
 }
 

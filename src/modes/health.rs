@@ -18,10 +18,13 @@
 //! `health` asks the name its own `DATA_PATH` (default `/data`) gives. When nothing listens there (an
 //! agent started with another `DATA_PATH`), it lists the listening health sockets of its mount namespace
 //! in `/proc/net/unix` and asks the one there is; with several it says it cannot choose.
+//! `PROC_NET_UNIX_MAX_BYTES` stays here rather than in `limits`: it caps the one file only this
+//! short-lived command reads.
 //!
 //! Pure parts ([`socket_name`], [`mount_namespace`], [`listening_names`]) are tested beside the code; the
 //! socket itself is tested by `tests/health_sockets.rs` with two agents on one host.
 use crate::dockmon::context::Link;
+use crate::limits::HEALTH_COMMAND_TIMEOUT_MS;
 use async_io::Async;
 use smol::LocalExecutor;
 use std::io;
@@ -31,8 +34,6 @@ use std::time::Duration;
 
 /// Every health socket name starts with this (then `.<mount ns>.<data path hash>`).
 pub const NAME_PREFIX: &str = "dockmon-agent.health";
-/// How long `health` waits for the agent's answer. The HEALTHCHECK's own timeout is 5 s.
-pub const ASK_TIMEOUT_MS: u64 = 3_000;
 /// The most of `/proc/net/unix` `health` reads when it looks for a socket: about 170 bytes a line, so
 /// some 6,000 unix sockets. Only the fallback reads it, once, in the short-lived `health` process.
 pub const PROC_NET_UNIX_MAX_BYTES: usize = 1024 * 1024;
@@ -197,7 +198,7 @@ pub fn ask(data_path: &Path) -> Result<String, AskError> {
         }
     };
     stream
-        .set_read_timeout(Some(Duration::from_millis(ASK_TIMEOUT_MS)))
+        .set_read_timeout(Some(Duration::from_millis(HEALTH_COMMAND_TIMEOUT_MS)))
         .map_err(AskError::Read)?;
     let mut text = String::new();
     stream.read_to_string(&mut text).map_err(AskError::Read)?;

@@ -7,7 +7,7 @@
 //!
 //! Independence from the main socket: its own task, its own queue, its own connection; nothing is
 //! shared but the sampler's callback, which only tries to queue (never waits). Every write has
-//! `INGEST_WRITE_TIMEOUT`; a stalled ingest server costs at most the queue and one blocked write.
+//! `INGEST_WRITE_TIMEOUT_MS`; a stalled ingest server costs at most the queue and one blocked write.
 //!
 //! Policies: the queue holds `INGEST_QUEUE_MAX_COUNT` frames (the Go agent's buffer, 256) and drops
 //! the new sample when full (as the Go agent does), with one warning per run of drops. Reconnects
@@ -20,7 +20,10 @@
 //! used from the next connection on.
 use crate::config::{self, Config, WsUrl};
 use crate::dockmon::msg::ContainerStats;
-use crate::limits::INGEST_QUEUE_MAX_COUNT;
+use crate::limits::{
+    INGEST_CONNECT_TIMEOUT_MS, INGEST_POOL_MAX_COUNT, INGEST_QUEUE_MAX_COUNT,
+    INGEST_RETRY_INITIAL_MS, INGEST_RETRY_MAX_MS, INGEST_WRITE_TIMEOUT_MS,
+};
 use crate::tls;
 use crate::ws::conn::{Conn, Incoming, Transport};
 use async_io::Timer;
@@ -34,21 +37,14 @@ use std::time::Duration;
 
 /// The ingest endpoint (spec 2.1).
 pub const INGEST_PATH: &str = "/api/stats/ws/ingest";
-/// First reconnect delay (spec 4.5).
-pub const INGEST_RETRY_INITIAL: Duration = Duration::from_secs(1);
-/// Longest reconnect delay (spec 4.5).
-pub const INGEST_RETRY_MAX: Duration = Duration::from_secs(30);
-/// Every frame write must finish within this (the main socket's deadline, spec 2.2).
-pub const INGEST_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connecting and the upgrade (the Go dialer's handshake timeout, spec 2.2).
-pub const INGEST_CONNECT_TIMEOUT_MS: u64 = 45_000;
 
 /// The delay before attempt `step + 1`: 1 s doubling to 30 s (spec 4.5). Pure.
 pub fn retry_delay(step: u32) -> Duration {
-    INGEST_RETRY_INITIAL
+    let max = Duration::from_millis(INGEST_RETRY_MAX_MS);
+    Duration::from_millis(INGEST_RETRY_INITIAL_MS)
         .checked_mul(1u32.checked_shl(step.min(31)).unwrap_or(u32::MAX))
-        .unwrap_or(INGEST_RETRY_MAX)
-        .min(INGEST_RETRY_MAX)
+        .unwrap_or(max)
+        .min(max)
 }
 
 /// Writes the ingest frame for one sample: the `container_stats` payload's fields (spec 4.5 lists
@@ -78,10 +74,6 @@ struct Handle {
     /// nothing); at most `INGEST_POOL_MAX_COUNT`, the rest are freed.
     pool: RefCell<heapless::Vec<Vec<u8>, INGEST_POOL_MAX_COUNT>>,
 }
-
-/// Frame buffers kept for reuse: one round of samples of a typical host; a full queue's worth would
-/// keep 85 KiB for nothing.
-const INGEST_POOL_MAX_COUNT: usize = 32;
 
 /// Gives a sent frame's buffer back to the pool (or frees it when the pool is full).
 fn recycle(mut frame: Vec<u8>) {
@@ -274,7 +266,7 @@ async fn connect_and_send(
             Ev::Frame(mut frame) => {
                 let write = async { Some(ws.send_text(&mut frame).await) };
                 let timeout = async {
-                    Timer::after(INGEST_WRITE_TIMEOUT).await;
+                    Timer::after(Duration::from_millis(INGEST_WRITE_TIMEOUT_MS)).await;
                     None
                 };
                 match smol::future::or(write, timeout).await {
@@ -283,7 +275,7 @@ async fn connect_and_send(
                     None => {
                         return Failure::Other(format!(
                             "write timed out after {} s",
-                            INGEST_WRITE_TIMEOUT.as_secs()
+                            INGEST_WRITE_TIMEOUT_MS / 1000
                         ))
                     }
                 }
@@ -303,7 +295,10 @@ mod tests {
     fn delays_double_from_1_to_30_s_and_stay() {
         let got: Vec<u64> = (0..8).map(|s| retry_delay(s).as_secs()).collect();
         assert_eq!(got, [1, 2, 4, 8, 16, 30, 30, 30]);
-        assert_eq!(retry_delay(u32::MAX), INGEST_RETRY_MAX);
+        assert_eq!(
+            retry_delay(u32::MAX),
+            Duration::from_millis(INGEST_RETRY_MAX_MS)
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! WebSocket wire format, client side (RFC 6455). Read RFC 6455 §4 (handshake) and §5 (framing) first.
 //!
-//! Owns the bytes of the protocol and nothing else: no socket, no clock, no allocation. Every function
-//! here is a pure codec over borrowed bytes, so the connection type that touches the socket
-//! ([`conn`]) stays a thin loop over these pieces.
+//! Owns the protocol and nothing above it: no DockMon, no Docker. The codecs are pure functions over
+//! borrowed bytes (no socket, no clock, no allocation), so the one file that touches the socket
+//! ([`conn`]) stays a thin loop over them.
 //!
 //! - [`handshake`]: the client upgrade request written into a caller buffer, and the check of the
 //!   server's answer (status 101, `Upgrade`, `Connection`, `Sec-WebSocket-Accept`; RFC 6455 §4.1).
@@ -10,6 +10,11 @@
 //!   headers emitted for the client (always masked, §5.3), masking, and close/ping/pong frames (§5.5).
 //! - [`message`]: a reassembler that turns (header, payload) pairs into whole messages and control
 //!   events (§5.4 fragmentation, §8.1 UTF-8).
+//! - [`conn`]: the connection, the layer's only I/O: handshake, whole messages up to the cap, ping and
+//!   pong, close, with its buffers allocated once.
+//! - `base64`, `sha1`: the two encodings the handshake needs (crate-private; also used by the web
+//!   shell, health-check and proxy Basic auth (base64) and compose's config hash (sha1)).
+//! - `conformance` (tests only): our RFC 6455 client case list, diffed against a committed results file.
 //!
 //! Invariants: a parser answers complete, partial (`Ok(None)`: give it more bytes) or invalid (`Err`),
 //! and the answer for a given byte stream does not depend on how the stream was split into reads.
@@ -36,7 +41,7 @@ mod conformance;
 
 use std::fmt;
 
-// ---- Capacities (to move into `crate::limits`) ------------------------------------------------------
+// ---- Capacities (beside the rules they serve; the module doc says why not in `crate::limits`) -------
 
 /// Longest frame header: 2 fixed bytes, 8 bytes of 64-bit length, 4 bytes of masking key (RFC 6455 §5.2).
 pub const WS_FRAME_HEADER_MAX_BYTES: usize = 14;

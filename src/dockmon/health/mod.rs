@@ -18,7 +18,9 @@
 //! Bounds: `HEALTH_CHECKS_MAX_COUNT` configs (the one past the cap is refused with one warning until
 //! the set has room again), `HEALTH_IN_FLIGHT_MAX_COUNT` runs at once (each its own small task and
 //! one socket), every run under its own timeout. Nothing here blocks the thread, so a slow target
-//! delays neither the stats sampler nor command replies.
+//! delays neither the stats sampler nor command replies. The backend's own field limits
+//! ([`FAILURE_TEXT_MAX_CHARS`], [`config::HOST_ID_MAX_BYTES`]) stay beside the code that applies them
+//! rather than in `limits`.
 //!
 //! State: the agent builds one `Context` for its life and the frames that carry configs get no
 //! reply, so the set lives in this module (one per thread: the agent has one) rather than in
