@@ -430,3 +430,10 @@ pub const SELF_UPDATE_NO_HEALTHCHECK_S: u64 = 5;
 pub const SELF_UPDATE_OLD_STOP_S: u32 = 10;
 /// Pause between the `complete` progress event and closing the connection, so the outbox writes it.
 pub const SELF_UPDATE_RETIRE_DELAY_MS: u64 = 500;
+
+// ---- Fault matrix (issue 17) -------------------------------------------------------------------------
+
+/// A permanent token that could not be written (read-only or full `DATA_PATH`) is written again
+/// this often until it succeeds: a small file, so retrying costs nothing, and a fixed disk is
+/// caught within seconds.
+pub const TOKEN_STORE_RETRY_MS: u64 = 10_000;
