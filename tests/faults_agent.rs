@@ -18,6 +18,8 @@ mod dockmon_server;
 mod dropin;
 #[path = "support/faults.rs"]
 mod faults;
+#[path = "support/shell.rs"]
+mod shell;
 mod support;
 
 use dockmon_server::{DockmonServer, EventKind, Options, Route};
@@ -1017,16 +1019,23 @@ fn slowloris_server_is_given_up_on() {
     assert_no_panic(&agent);
 }
 
-/// 1,000 running containers (`FAULTS_MANY`, default 1000) on the amd64 profile, whose table holds
-/// 512. Log: `stats: 1000 running containers, more than the board's table of 512; the rest are
-/// not sampled` once (or the table-full line once). DockMon: stats for at most 512 containers;
-/// the agent's RSS stays under the profile's ceiling.
+/// More running containers than the board's table holds: the issue's 1,000 on the amd64 profile
+/// (table 512) with `FAULTS_MANY=1000`; by default 100 on rpi-zero-2w (table 64), the same code
+/// path in CI time (1,000 `docker run`s took 10 minutes on the shared 2-core machine).
+/// Log: `stats: N running containers, more than the board's table of M; the rest are not
+/// sampled` once. DockMon: stats for at most M containers; the agent's RSS stays under the
+/// profile's ceiling.
 #[test]
-fn a_thousand_containers_on_a_table_of_512() {
+fn more_containers_than_the_table_holds() {
     let n: usize = std::env::var("FAULTS_MANY")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1000);
+        .unwrap_or(100);
+    let (board, table, rss_ceiling_kib) = if n > 512 {
+        ("amd64", 512, 8192)
+    } else {
+        ("rpi-zero-2w", 64, 6144)
+    };
     let d = PrivateDockerd::start("many");
     let names: Vec<String> = (0..n).map(|i| format!("dmt-faults-many-{i}")).collect();
     let t = Instant::now();
@@ -1041,7 +1050,7 @@ fn a_thousand_containers_on_a_table_of_512() {
         TOKEN,
         &[
             ("DOCKER_HOST", &d.host),
-            ("DOCKMON_BOARD", "amd64"),
+            ("DOCKMON_BOARD", board),
             ("LOG_LEVEL", "info"),
         ],
     );
@@ -1060,10 +1069,13 @@ fn a_thousand_containers_on_a_table_of_512() {
         .collect();
     let rss = agent.rss_kib();
     eprintln!("{} containers sampled; RSS {rss} KiB", ids.len());
-    assert!(ids.len() <= 512, "{} containers sampled", ids.len());
-    assert!(ids.len() >= 256, "only {} sampled", ids.len());
+    assert!(ids.len() <= table, "{} containers sampled", ids.len());
+    assert!(ids.len() >= table / 2, "only {} sampled", ids.len());
     assert_eq!(agent.count("table"), 1, "logged once:\n{}", agent.log());
-    assert!(rss <= 8192, "RSS {rss} KiB above the amd64 ceiling");
+    assert!(
+        rss <= rss_ceiling_kib,
+        "RSS {rss} KiB above the {board} ceiling"
+    );
     assert_no_panic(&agent);
 }
 
@@ -1110,7 +1122,10 @@ fn six_mib_cap_with_100_containers_no_oom_kill() {
     let server = server();
     let agent_name = format!("{prefix}-agent");
     named.0.push(agent_name.clone());
-    support::docker(&[
+    // `docker run`, tried three times: under heavy load runc has failed to start it ("cannot
+    // start a stopped process"), before the agent ran at all.
+    let mut tries = 0;
+    while let Err(e) = try_docker(&[
         "run",
         "-d",
         "--name",
@@ -1134,7 +1149,12 @@ fn six_mib_cap_with_100_containers_no_oom_kill() {
         "-e",
         "STATS_INTERVAL=5s",
         &tag,
-    ]);
+    ]) {
+        tries += 1;
+        assert!(tries < 3, "docker run of the agent: {e}");
+        let _ = try_docker(&["rm", "-f", &agent_name]);
+        std::thread::sleep(Duration::from_secs(2));
+    }
     server.wait_for_agent(Duration::from_secs(60));
     let start = Instant::now();
     let mut peak = 0u64;
@@ -1198,5 +1218,186 @@ fn run_on_shared(names: &[String], workers: usize) {
         .collect();
     for t in threads {
         t.join().expect("docker run");
+    }
+}
+
+/// Frames of type `event` with `command` == `name` received so far (whole frames).
+fn event_frames(server: &DockmonServer, name: &str) -> Vec<Value> {
+    server
+        .frames()
+        .into_iter()
+        .filter_map(|f| match f.frame {
+            dockmon_server::Frame::Text(t) => serde_json::from_str::<Value>(&t).ok(),
+            _ => None,
+        })
+        .filter(|v| v["type"] == "event" && v["command"] == name)
+        .collect()
+}
+
+/// A shell session when the DockMon connection is lost (the server restarts).
+/// Docker: the shell is hung up (`kill -HUP` through a second exec), so no shell stays behind in
+/// the container waiting for input that will never come. Log: `shell session <id> started in
+/// container …`, then `shell session <id> ended`. DockMon: the session is gone after the
+/// reconnect (the UI opens a new one).
+#[test]
+fn shell_session_interrupted_by_a_lost_connection_leaves_no_shell_behind() {
+    let mut c = support::Containers::new("faults-shell");
+    let id = c.run("x", &["--network", "none"], &["sleep", "600"]);
+    let server = server();
+    let agent = Agent::start(None, &server.url(), TOKEN, &[]);
+    server.wait_for_agent(Duration::from_secs(30));
+    shell::shell_start(&server, "s-lost", &id);
+    assert!(
+        shell::wait_action(&server, "s-lost", "started", Duration::from_secs(20)).is_some(),
+        "{}",
+        agent.log()
+    );
+    shell::shell_input(&server, "s-lost", "echo marker-$((6*7))\n");
+    assert!(shell::wait_output(
+        &server,
+        "s-lost",
+        "marker-42",
+        Duration::from_secs(10)
+    ));
+    let shells = || {
+        support::docker(&["top", &id, "-o", "pid,args"])
+            .lines()
+            .filter(|l| l.trim_end().ends_with("/bin/sh") || l.contains(" sh"))
+            .count()
+    };
+    assert!(
+        shells() >= 1,
+        "the shell runs: {}",
+        support::docker(&["top", &id])
+    );
+    server.restart_after(Duration::from_secs(2));
+    assert!(
+        wait_for(Duration::from_secs(20), || shells() == 0),
+        "a shell stayed behind: {}\n{}",
+        support::docker(&["top", &id]),
+        agent.log()
+    );
+    server.wait_for_agent(Duration::from_secs(30));
+    assert!(
+        agent.wait_log("shell session s-lost ended", 1, Duration::from_secs(10)),
+        "{}",
+        agent.log()
+    );
+    assert!(
+        agent.log().contains("shell session s-lost started"),
+        "{}",
+        agent.log()
+    );
+    assert_no_panic(&agent);
+}
+
+/// Removes a compose project's containers and default network however the test ends.
+struct Project(String);
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let f = format!("label=com.docker.compose.project={}", self.0);
+        if let Ok(out) = std::process::Command::new("docker")
+            .args(["ps", "-aq", "--filter", &f])
+            .output()
+        {
+            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_owned)
+                .collect();
+            Named(ids);
+        }
+        let _ = std::process::Command::new("docker")
+            .args(["network", "rm", &format!("{}_default", self.0)])
+            .output();
+    }
+}
+
+/// A compose deployment whose DockMon connection is lost in the middle (the server restarts,
+/// down 3 s, right after the `deployment_started` reply).
+/// Docker: the deployment runs to its end on the agent (it is detached from the connection):
+/// every service's container exists and runs. DockMon: `deploy_complete` (success) arrives after
+/// the reconnect, queued while disconnected. Log: `deploy_compose <id>: …` with the outcome.
+#[test]
+fn compose_deployment_interrupted_by_a_lost_connection_completes() {
+    let project = format!("dmt-faults-compose-{}", std::process::id());
+    let _cleanup = Project(project.clone());
+    ensure_image();
+    let yaml = format!(
+        "services:\n  first:\n    image: {IMAGE}\n    command: [\"sleep\", \"600\"]\n    network_mode: none\n  second:\n    image: {IMAGE}\n    command: [\"sleep\", \"600\"]\n    network_mode: none\n    depends_on: [first]\n"
+    );
+    let stacks = support::tempdir("faults-stacks");
+    let server = server();
+    let agent = Agent::start(
+        None,
+        &server.url(),
+        TOKEN,
+        &[("AGENT_STACKS_DIR", stacks.to_str().unwrap())],
+    );
+    server.wait_for_agent(Duration::from_secs(30));
+    let dep_id = format!("host:{project}:1");
+    let payload = json!({
+        "deployment_id": dep_id,
+        "project_name": project,
+        "compose_content": yaml,
+        "env_file_content": "",
+        "env_files": {},
+        "action": "up",
+        "remove_volumes": false,
+        "profiles": [],
+        "force_recreate": false,
+        "pull_images": false,
+        "wait_for_healthy": false,
+        "health_timeout": 60,
+        "registry_credentials": [],
+    });
+    let id = server.send_command("deploy_compose", payload);
+    let reply = server.wait_reply(&id, Duration::from_secs(10));
+    assert_eq!(
+        reply["payload"],
+        json!({"status": "deployment_started"}),
+        "{reply}"
+    );
+    // Lost at once, while the deployment creates and starts the containers.
+    server.restart_after(Duration::from_secs(3));
+    server.wait_for_agent(Duration::from_secs(30));
+    assert!(
+        server.wait_until(Duration::from_secs(90), |s| {
+            event_frames(s, "deploy_complete")
+                .iter()
+                .any(|e| e["payload"]["deployment_id"] == dep_id.as_str())
+        }),
+        "no deploy_complete after the reconnect:\n{}",
+        agent.log()
+    );
+    let done = event_frames(&server, "deploy_complete")
+        .into_iter()
+        .find(|e| e["payload"]["deployment_id"] == dep_id.as_str())
+        .unwrap();
+    assert_eq!(done["payload"]["success"], true, "{done}");
+    let f = format!("label=com.docker.compose.project={project}");
+    let running = support::docker(&["ps", "-q", "--filter", &f])
+        .lines()
+        .count();
+    assert_eq!(running, 2, "both services run");
+    let log = agent.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("INFO") && l.contains(&dep_id) && l.contains("completed")),
+        "the log says what was done:\n{log}"
+    );
+    assert_no_panic(&agent);
+}
+
+/// `docker args…` on the shared engine: stdout, or stderr as the error.
+fn try_docker(args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }

@@ -196,7 +196,6 @@ pub async fn follow_events(client: &Client, mut each: impl FnMut(&Event<'_>)) {
                     log::info!("docker events: subscribed again");
                     failing = false;
                 }
-                ended_at = None;
                 loop {
                     match stream.next_line().await {
                         Ok(Some(line)) => {
