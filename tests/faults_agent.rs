@@ -6,9 +6,14 @@
 //! Cases that stop or restart dockerd, take its socket away or start a thousand containers run on
 //! a private dockerd (tests/support/faults.rs): the shared engine is never stopped.
 //!
-//! Long cases take their duration from the environment with short defaults, so the matrix stays
+//! Long cases take their size from the environment with short defaults, so the matrix stays
 //! within a few minutes in CI: `FAULTS_SIGSTOP_SECS` (default 8; the figure is 60),
-//! `FAULTS_OOM_SECS` (default 30; the is 600), `FAULTS_SLOWLORIS_SECS` (default 20).
+//! `FAULTS_OOM_SECS` (default 30; the is 600), `FAULTS_MANY` (default 100 containers on
+//! rpi-zero-2w, table 64; the 1,000 on amd64, table 512, with `FAULTS_MANY=1000`),
+//! `FAULTS_SLOWLORIS_SECS` (how long to wait for the 45 s connect deadline, default 60).
+//!
+//! Needs root (tmpfs mounts, a private dockerd in `unshare --net`), docker.io, socat, openssl,
+//! docker-registry (the interrupted update pulls from a real registry) and busybox-static.
 //!
 //! The soak (`bench/soak`) is the ignored test `soak` at the end of this file.
 #[path = "support/dockmon_server.rs"]
