@@ -523,3 +523,10 @@ pub const SELF_UPDATE_READ_BYTES: usize = 16 * 1024;
 pub const SELF_UPDATE_TRIAL_CONNECT_S: u64 = 120;
 /// `update.lock`: a version, two paths and a checksum, well under 1 KiB; a bigger file is not ours.
 pub const SELF_UPDATE_LOCK_MAX_BYTES: usize = 4 * 1024;
+
+// ---- Fault matrix (issue 17) -------------------------------------------------------------------------
+
+/// A permanent token that could not be written (read-only or full `DATA_PATH`) is written again
+/// this often until it succeeds: a small file, so retrying costs nothing, and a fixed disk is
+/// caught within seconds.
+pub const TOKEN_STORE_RETRY_MS: u64 = 10_000;

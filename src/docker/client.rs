@@ -156,12 +156,14 @@ impl Client {
     /// `GET /events` for container events, as a stream of JSON lines. The engine filters by type, so
     /// image, network and volume events never cross the socket.
     pub async fn events(&self) -> Result<Stream, Error> {
-        // filters={"type":["container"]}
-        self.stream(
-            "/events?filters=%7B%22type%22%3A%5B%22container%22%5D%7D",
-            "GET /events",
-        )
-        .await
+        self.events_since(None).await
+    }
+
+    /// As [`events`](Self::events), replaying first the events since `since` (time since the Unix
+    /// epoch): a re-subscription after the stream ended asks for the events of the gap, so a
+    /// container started while dockerd restarted is not missed (issue 17).
+    pub async fn events_since(&self, since: Option<Duration>) -> Result<Stream, Error> {
+        self.stream(&events_target(since), "GET /events").await
     }
 
     /// A `GET` under the negotiated version, with the ordinary call deadline.
@@ -529,4 +531,36 @@ pub(super) fn parse_json<'b, T: Deserialize<'b>>(call: &str, buf: &'b [u8]) -> R
         call: call.to_string(),
         message: e.to_string(),
     })
+}
+
+/// The `/events` target: container events only (`filters={"type":["container"]}`), from `since`
+/// (seconds.nanoseconds since the epoch, the form the engine's `since` parameter takes) when given.
+fn events_target(since: Option<Duration>) -> String {
+    const FILTER: &str = "filters=%7B%22type%22%3A%5B%22container%22%5D%7D";
+    match since {
+        Some(t) => format!(
+            "/events?since={}.{:09}&{FILTER}",
+            t.as_secs(),
+            t.subsec_nanos()
+        ),
+        None => format!("/events?{FILTER}"),
+    }
+}
+
+#[cfg(test)]
+mod events_target_tests {
+    use super::events_target;
+    use std::time::Duration;
+
+    #[test]
+    fn since_is_seconds_dot_nanoseconds_before_the_filter() {
+        assert_eq!(
+            events_target(None),
+            "/events?filters=%7B%22type%22%3A%5B%22container%22%5D%7D"
+        );
+        assert_eq!(
+            events_target(Some(Duration::new(1_796_600_000, 5))),
+            "/events?since=1796600000.000000005&filters=%7B%22type%22%3A%5B%22container%22%5D%7D"
+        );
+    }
 }

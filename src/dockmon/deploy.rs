@@ -274,9 +274,20 @@ async fn run(job: Job) {
     } else {
         String::new()
     };
+    // The outcome in the agent's own log too: a deployment outlives a lost DockMon connection,
+    // and its events may never reach the user (issue 17, fault matrix).
     if success {
+        log::info!(
+            "deploy_compose {id} ({}): completed, {} service(s)",
+            job.p.action,
+            results.len()
+        );
         progress(&*sink, &id, "completed", "Deployment completed");
     } else {
+        log::warn!(
+            "deploy_compose {id} ({}): failed: {error_text}",
+            job.p.action
+        );
         progress(&*sink, &id, "failed", &error_text);
     }
     let mut frame = sink.buffer();

@@ -555,6 +555,20 @@ impl Session {
             }
             self.last_failure = text;
         }
+        // A refused permanent token stays refused (the host was deleted): waiting the longest
+        // delay from the first refusal, as for a displaced identity, instead of the short doubling
+        // backoff meant for a network error (issue 17, fault matrix).
+        if self.permanent
+            && matches!(
+                &e,
+                Error::Rejected {
+                    kind: Rejection::InvalidToken,
+                    ..
+                }
+            )
+        {
+            self.backoff.saturate();
+        }
         let delay = self.backoff.next_delay(random);
         log(
             out,

@@ -192,6 +192,32 @@ fn an_unknown_token_is_logged_once_and_backed_off() {
         assert_eq!(names(&s.handle(t, Event::Timer, 0.0)), ["facts"]);
     }
     assert_eq!(errors, 2, "the same failure is logged once (with its hint)");
+    // A refused permanent token (the host was deleted) waits the longest delay from the first
+    // refusal: `reconnect_max` 60 s with jitter 0 is 30 s (issue 17).
+    assert_eq!(delays, [S(30), S(30), S(30), S(30)]);
+}
+
+#[test]
+fn an_unknown_registration_token_keeps_the_doubling_backoff() {
+    let mut s = Session::new(settings(false));
+    let mut t = Instant::now();
+    let mut delays = Vec::new();
+    s.handle(t, Event::Start, 0.0);
+    for _ in 0..4 {
+        s.handle(t, Event::Facts(Ok(reg())), 0.0);
+        s.handle(t, Event::Connected, 0.0);
+        let a = s.handle(
+            t,
+            Event::Text(r#"{"type":"auth_error","error":"Invalid registration token"}"#),
+            0.0,
+        );
+        assert!(!has(&a, "ERROR the permanent token"));
+        let until = wait_of(&a).unwrap();
+        delays.push(until - t);
+        t = until;
+        s.handle(t, Event::Timer, 0.0);
+    }
+    // A registration token may be added in DockMon at any moment: keep trying sooner.
     assert_eq!(
         delays,
         [S(0) + Duration::from_millis(500), S(1), S(2), S(4)]

@@ -313,6 +313,9 @@ impl Job {
         };
         match self.replace(&plan, &mut undo, &dependants).await {
             Ok((new_id, failed_dependents)) => {
+                // The outcome in the agent's own log too: an update outlives a lost DockMon
+                // connection, and its events may never reach the user (issue 17).
+                log::info!("update of {} to {}: completed", undo.name, self.image);
                 self.progress("completed", "Update completed");
                 self.event(
                     "update_complete",
@@ -325,7 +328,12 @@ impl Job {
                 );
             }
             Err(f) => {
-                log::debug!("update of {} failed at {}: {}", undo.name, f.stage, f.text);
+                log::warn!(
+                    "update of {} failed at {}: {}; rolling back",
+                    undo.name,
+                    f.stage,
+                    f.text
+                );
                 match self.rollback(&undo).await {
                     Ok(()) => self.progress(
                         "rollback",

@@ -27,7 +27,7 @@ use crate::limits::{
     COMMANDS_WAITING_MAX_BYTES, COMMANDS_WAITING_MAX_COUNT, DOCKMON_CLOSE_TIMEOUT_MS,
     DOCKMON_CONNECT_TIMEOUT_MS, DOCKMON_WRITE_TIMEOUT_MS, FACTS_RETRY_INITIAL_MS,
     FACTS_RETRY_MAX_MS, HOST_STATS_INTERVAL_MS, LARGE_REPLIES_AT_ONCE_COUNT, TEXT_RELEASE_EVERY_S,
-    TEXT_RELEASE_FIRST_S,
+    TEXT_RELEASE_FIRST_S, TOKEN_STORE_RETRY_MS,
 };
 use crate::outbox::{Class, Outbox, COMMANDS_IN_FLIGHT_MAX, OUTBOX_SPARE_BYTES};
 use crate::sampler::driver::{Change, Changes, Driver, Report};
@@ -243,6 +243,7 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
     let mut ws: Option<Conn<Transport>> = None;
     let mut timer: Option<Instant> = None;
     let mut tasks: Vec<smol::Task<()>> = Vec::new();
+    let unsaved_token: Rc<RefCell<Option<String>>> = Rc::default();
     let mut actions = session.handle(Instant::now(), SessionEvent::Start, jitter());
     loop {
         // Run the actions; at most one of them (the last I/O one) answers with an event.
@@ -307,7 +308,7 @@ pub async fn run(ex: Rc<LocalExecutor<'static>>, cfg: Config) -> Result<(), Erro
                 }
                 Action::WaitUntil(at) => timer = Some(at),
                 Action::StoreToken(token) => {
-                    persist_token(&cfg, &token);
+                    persist_token(&ex, &cfg, &unsaved_token, &token);
                     super::ingest::start(&ex, &cfg, tls_config.clone(), &token);
                 }
                 Action::Run(request) => run_request(&ex, &shared, &ctx, request),
@@ -711,9 +712,62 @@ pub async fn open_transport(
     }
 }
 
-fn persist_token(cfg: &Config, token: &str) {
-    if let Err(e) = crate::token::store(&cfg.data_path, token) {
-        log::error!("{e}; the agent keeps running, but after a restart it will need a new registration token");
+/// Writes the permanent token to `DATA_PATH`. When that fails (a read-only or full disk) the token
+/// stays in memory, where the session reconnects with it, and one task tries the write again every
+/// `TOKEN_STORE_RETRY_MS` until it succeeds, so a restart after the disk is fixed needs no new
+/// registration token (issue 17). A newer token replaces the one waiting; the failure is logged
+/// once, the late success once.
+fn persist_token(
+    ex: &LocalExecutor<'static>,
+    cfg: &Config,
+    unsaved: &Rc<RefCell<Option<String>>>,
+    token: &str,
+) {
+    let Err(e) = crate::token::store(&cfg.data_path, token) else {
+        unsaved.replace(None);
+        return;
+    };
+    if unsaved.replace(Some(token.to_owned())).is_some() {
+        return; // a retry task is already waiting; it now writes this token
+    }
+    log::error!(
+        "{e}; the agent keeps running with the token in memory and tries again every {} s (a restart before it is written will need a new registration token)",
+        TOKEN_STORE_RETRY_MS / 1000
+    );
+    let (dir, file, unsaved) = (
+        cfg.data_path.clone(),
+        cfg.token_file.clone(),
+        unsaved.clone(),
+    );
+    ex.spawn(async move {
+        loop {
+            Timer::after(Duration::from_millis(TOKEN_STORE_RETRY_MS)).await;
+            if retry_store(&unsaved, |t| crate::token::store(&dir, t)) {
+                log::info!("the permanent token is written to {} now", file.display());
+                return;
+            }
+        }
+    })
+    .detach();
+}
+
+/// One retry of [`persist_token`]: writes the waiting token. True when none is left waiting.
+fn retry_store<E: std::fmt::Display>(
+    unsaved: &RefCell<Option<String>>,
+    store: impl Fn(&str) -> Result<(), E>,
+) -> bool {
+    let Some(token) = unsaved.borrow().clone() else {
+        return true;
+    };
+    match store(&token) {
+        Ok(()) => {
+            unsaved.replace(None);
+            true
+        }
+        Err(e) => {
+            log::debug!("{e}; trying again later");
+            false
+        }
     }
 }
 
@@ -842,4 +896,36 @@ fn jitter() -> f64 {
     let mut b = [0u8; 8];
     tls::random_bytes(&mut b);
     (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod token_retry_tests {
+    use super::retry_store;
+    use std::cell::{Cell, RefCell};
+
+    #[test]
+    fn a_token_that_could_not_be_written_is_retried_until_written() {
+        let unsaved = RefCell::new(Some("tok-1".to_owned()));
+        let disk_ok = Cell::new(false);
+        let written = RefCell::new(Vec::new());
+        let store = |t: &str| {
+            if disk_ok.get() {
+                written.borrow_mut().push(t.to_owned());
+                Ok(())
+            } else {
+                Err("No space left on device (os error 28)")
+            }
+        };
+        assert!(!retry_store(&unsaved, store), "disk still full");
+        assert!(!retry_store(&unsaved, store));
+        // A newer token (a re-registration) replaces the waiting one.
+        unsaved.replace(Some("tok-2".to_owned()));
+        disk_ok.set(true);
+        assert!(retry_store(&unsaved, store));
+        assert_eq!(*written.borrow(), ["tok-2"]);
+        assert!(unsaved.borrow().is_none());
+        // Nothing waiting: nothing written.
+        assert!(retry_store(&unsaved, store));
+        assert_eq!(written.borrow().len(), 1);
+    }
 }

@@ -176,10 +176,15 @@ pub fn log_report(report: &Report<'_>) {
 
 /// Follows Docker's container events for ever, calling `each` for every one, and re-subscribes
 /// whenever the stream ends or fails (every [`EVENTS_RETRY_MS`](crate::limits::EVENTS_RETRY_MS) while it keeps failing; said once).
+///
+/// A re-subscription asks for the events since the stream ended (Docker's `since`, wall-clock
+/// time: the engine stamps events with the same host clock), so the events of the gap, a
+/// container started while dockerd restarted, are replayed instead of lost (issue 17).
 pub async fn follow_events(client: &Client, mut each: impl FnMut(&Event<'_>)) {
     let mut failing = false;
+    let mut ended_at: Option<Duration> = None;
     loop {
-        match client.events().await {
+        match client.events_since(ended_at).await {
             Err(e) => {
                 if !failing {
                     log::warn!("docker events: {e}; re-subscribing every second");
@@ -204,10 +209,12 @@ pub async fn follow_events(client: &Client, mut each: impl FnMut(&Event<'_>)) {
                             log::warn!(
                                 "docker events: the engine ended the stream; re-subscribing"
                             );
+                            ended_at = wall_clock_now();
                             break;
                         }
                         Err(e) => {
                             log::warn!("docker events: {e}; re-subscribing");
+                            ended_at = wall_clock_now();
                             break;
                         }
                     }
@@ -216,4 +223,11 @@ pub async fn follow_events(client: &Client, mut each: impl FnMut(&Event<'_>)) {
         }
         Timer::after(Duration::from_millis(crate::limits::EVENTS_RETRY_MS)).await;
     }
+}
+
+/// Time since the Unix epoch, for Docker's `since` (never for a timer); `None` before 1970.
+fn wall_clock_now() -> Option<Duration> {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
 }
