@@ -28,7 +28,9 @@ pub fn run(data: &[u8]) {
     if flags & 8 == 0 {
         return;
     }
-    let pad = |s: &Option<String>| s.as_ref().map(|s| format!(" \t{s}\n\0\0"));
+    // As sysfs and the device tree write them: a newline or a NUL after the value (the fields hold
+    // no NUL of their own: the input is split at them).
+    let pad = |s: &Option<String>| s.as_ref().map(|s| format!(" \t{s} \n\0"));
     let padded = detect(
         pad(&model).as_deref(),
         pad(&product).as_deref(),
