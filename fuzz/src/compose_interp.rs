@@ -42,7 +42,9 @@ pub fn run(data: &[u8]) {
     if let Ok(pairs) = parse_env_file(&text) {
         let plain = pairs.iter().all(|(k, v)| {
             !k.is_empty()
-                && !k.contains(['=', '#', '\n', '\r', ' ', '\'', '"'])
+                && !k.starts_with("export")
+                && k.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
                 && !v.contains(['\'', '\n', '\r'])
         });
         if plain {
