@@ -43,6 +43,9 @@ pub mod config;
 pub mod dns;
 pub mod docker;
 pub mod dockmon;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod host;
 pub mod http;
 pub mod identity;

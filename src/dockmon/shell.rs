@@ -191,7 +191,7 @@ fn borrowed_str<'a>(c: &Cow<'a, str>) -> &'a str {
 
 /// Keeps the first line of the shell's output (up to its capacity): when the exec never started,
 /// it is Docker's reason.
-fn remember(bytes: &[u8], first_line: &mut heapless::String<200>) {
+pub(crate) fn remember(bytes: &[u8], first_line: &mut heapless::String<200>) {
     if first_line.is_empty() {
         let line = String::from_utf8_lossy(bytes);
         for c in line.trim().lines().next().unwrap_or("").chars() {
