@@ -1,20 +1,25 @@
 //! The /proc and /sys readers outside the cgroup source: host CPU and memory (`host`), the container
 //! ID from /proc/self/cgroup (`identity::parse_container_id`), routes and fib_trie (`identity`), the
 //! privilege drop's /proc/self/status (`privilege::parse_status`) and the shell's NSpid
-//! (`dockmon::shell::ns_pid`). Input: a hostname, a NUL, the file's text. Names follow the modules
-//! as of issue 17 (the host work may rename them at merge).
+//! (`dockmon::shell::ns_pid`). Input: a hostname, a NUL, the file's text.
 //!
 //! Checks: a container ID is a piece of its input starting with 12 lower-case hex digits; a route's
 //! prefix is at most 32.
 use dockmon_agent::dockmon::shell::ns_pid;
 use dockmon_agent::identity::{fib_trie_local, parse_container_id, parse_route_line, FibTrieLocal};
-use dockmon_agent::{host, privilege};
+use dockmon_agent::{host, privilege, procfs};
 
 pub fn run(data: &[u8]) {
     let [hostname, file] = crate::fields::<2>(data);
     let (hostname, text) = (crate::text(hostname), crate::text(file));
-    let _ = host::parse_proc_stat(&text);
-    let _ = host::parse_meminfo(&text);
+    for whole in [false, true] {
+        if let Ok(stat) = procfs::parse_stat(text.as_bytes(), whole) {
+            let _ = host::CpuTimes::of(&stat);
+        }
+        if let Ok(m) = procfs::parse_meminfo(text.as_bytes(), whole) {
+            let _ = host::mem_kib(&m);
+        }
+    }
     let _ = privilege::parse_status(&text);
     let _ = ns_pid(&text);
     for env in [None, Some(&*hostname)] {
