@@ -5,10 +5,13 @@
 //! checks (10 plain HTTP, 10 HTTPS with the handshake) ran every second for 20 s, so every check ran
 //! many times and, right after the sync, all 20 were due at once.
 //!
-//! Asserted: the engine_memory ceilings (RSS 2,816 KiB, heap high-water 640 KiB, 2 threads) on this idle
+//! Asserted: RSS 2,816 KiB (see `RSS_MAX_KIB`), the engine_memory heap ceiling (512 KiB), 2 threads, on this idle
 //! host, and what the checks add: heap high-water at most `HIGH_WATER_GROWTH_MAX_BYTES` over the idle
 //! level and RSS at most `RSS_GROWTH_MAX_KIB`, so that the 100-container figures of engine_memory.rs
-//! (README: RSS 1,928 KiB, high-water 444,610 B) plus this growth stay within the same ceilings.
+//! (before issues 11-16: RSS 1,928 KiB, high-water 444,610 B) plus this growth stay within the same
+//! ceilings. With every feature in, engine_memory measured a high-water of 486,358 B at 100
+//! containers: the room left is 37,930 B, less than 20 checks add, so that combination is over
+//! 512 KiB (issue 14 stays open for it).
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
 #[path = "support/dockmon_server.rs"]
@@ -29,9 +32,13 @@ use support::{require_engine, tempdir};
 
 const TOKEN: &str = "reg-token-health-memory";
 const KIB: u64 = 1024;
-/// engine_memory.rs's ceilings (raised there, with the reason, until issue 18).
+/// engine_memory.rs's heap ceiling (issue #4's). RSS: issue #4's 2,048 KiB is not held with a margin
+/// yet. The checks run every second but their code (`probe`, `dockmon::health`) is not in
+/// link/hot-text.ld's steady profile, so its 64 KiB windows stay resident: 2,044 KiB measured after
+/// 20 HTTP checks (file 1,664 KiB). The ceiling stays raised until the profile includes a host with
+/// agent-side checks (issue 14 stays open for it).
 const RSS_MAX_KIB: u64 = 2816;
-const HEAP_HIGH_WATER_MAX_BYTES: u64 = 640 * KIB;
+const HEAP_HIGH_WATER_MAX_BYTES: u64 = 512 * KIB;
 const THREADS_MAX: u64 = 2;
 /// What 20 checks may add: the room engine_memory's 100-container figures leave (512 KiB -
 /// 444,610 B = 79,678 B of heap; 2,048 - 1,928 = 120 KiB of RSS).
