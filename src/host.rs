@@ -44,7 +44,7 @@
 
 use core::fmt;
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -408,7 +408,7 @@ impl Reader {
         buf: &'b mut [u8; SYSFS_READ_MAX_BYTES],
     ) -> Option<&'b str> {
         set_path(&mut self.path, net_dir, &[name, attr]);
-        let n = read_small(&self.path, buf).ok()?;
+        let n = procfs::read_into(&self.path, buf).ok()?;
         let text = core::str::from_utf8(&buf[..n]).ok()?;
         // A full buffer means the value did not fit: not an attribute we know.
         (n < buf.len()).then(|| text.trim())
@@ -418,21 +418,6 @@ impl Reader {
         let mut buf = [0u8; SYSFS_READ_MAX_BYTES];
         self.read_attr(net_dir, name, attr, &mut buf)?.parse().ok()
     }
-}
-
-/// Reads a small file into `buf`; returns the bytes read (`buf.len()` when it may not have fit).
-fn read_small(path: &Path, buf: &mut [u8]) -> io::Result<usize> {
-    let mut file = fs::File::open(path)?;
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 // ---- The sampler -------------------------------------------------------------------------------------

@@ -11,6 +11,22 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+/// Reads a small file into a fixed buffer (a sysfs attribute on the stack); returns the bytes read,
+/// `buf.len()` when the file may not have fit.
+pub fn read_into(path: &Path, buf: &mut [u8]) -> io::Result<usize> {
+    let mut file = File::open(path)?;
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// Reads at most `cap` bytes of `path` into `buf` (cleared first). Returns whether that was the whole
 /// file (`false`: the file is longer and `buf` holds its first `cap` bytes). Allocates nothing once
 /// `buf` has grown to the largest file read (`read_to_end` probes for the end of file on the stack when
