@@ -9,8 +9,13 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-env-changed=VERSION");
     println!("cargo:rerun-if-env-changed=COMMIT");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/refs/heads");
+    // In a git worktree `.git` is a file and these paths do not exist; naming a missing path would
+    // rerun this script, and rebuild the crate, on every cargo command.
+    for path in [".git/HEAD", ".git/refs/heads"] {
+        if std::path::Path::new(path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
     let version = std::env::var("VERSION")
         .ok()
         .map(|v| v.trim().trim_start_matches('v').to_string())
