@@ -18,12 +18,15 @@
 #[path = "support/dockmon_server.rs"]
 #[allow(dead_code)]
 mod dockmon_server;
+#[path = "support/memory.rs"]
+mod memory;
 mod support;
 
 use dockmon_server::{DockmonServer, EventKind, Options};
+use memory::{count_alloc_build, Agent};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,8 +51,6 @@ const SOAK_HEAP_MARGIN_BYTES: u64 = 16 * KIB;
 const SOAK_RSS_MARGIN_KIB: u64 = 64;
 const SOAK_DEFAULT_SECS: u64 = 180;
 const SOAK_BATCH: usize = 50;
-
-const TARGET: &str = "x86_64-unknown-linux-musl";
 
 /// A board profile's name and ceilings (boards/*.json).
 #[derive(serde::Deserialize)]
@@ -76,88 +77,30 @@ fn board_profiles() -> Vec<Profile> {
     profiles
 }
 
-/// `cargo build --release --features count-alloc --target x86_64-unknown-linux-musl`.
-fn count_alloc_build() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target_dir = root.join("target/count-alloc");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(root)
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "--features",
-            "count-alloc",
-            "--target",
-            TARGET,
-        ])
-        .output()
-        .expect("run cargo");
-    assert!(
-        out.status.success(),
-        "building the count-alloc release agent failed (needs `rustup target add {TARGET}`):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    target_dir.join(TARGET).join("release/dockmon-agent")
+/// The agent in agent mode against `server` with `board`'s profile and `source`'s stats
+/// ([`memory::Agent`]).
+fn start_agent(bin: &Path, server: &DockmonServer, board: &str, source: &str) -> Agent {
+    let mut env = vec![("DOCKMON_BOARD", board), ("STATS_SOURCE", source)];
+    if board == "amd64" {
+        // The figure is for a 5 s interval (amd64's own); other boards keep theirs.
+        env.push(("STATS_INTERVAL", "5s"));
+    }
+    Agent::start(bin, &server.url(), TOKEN, &tempdir("memory-agent"), &env)
 }
 
-/// The agent process; killed when dropped.
-struct Agent {
-    child: Child,
-    log: PathBuf,
+/// The figures this test reads from `/proc/<pid>/status`.
+trait Figures {
+    fn rss_kib(&self) -> u64;
+    /// RSS split into anonymous (heap, stacks) and file-backed (the binary's pages), for messages.
+    fn rss_split(&self) -> String;
+    fn threads(&self) -> u64;
 }
 
-impl Agent {
-    fn start(bin: &Path, server: &DockmonServer) -> Agent {
-        Self::start_with(bin, server, "amd64", "docker")
-    }
-
-    fn start_with(bin: &Path, server: &DockmonServer, board: &str, source: &str) -> Agent {
-        let data = tempdir("memory-agent");
-        let log = data.with_extension("log");
-        let mut cmd = Command::new(bin);
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DOCKMON_URL", server.url())
-            .env("REGISTRATION_TOKEN", TOKEN)
-            .env("DATA_PATH", &data)
-            .env("LOG_JSON", "false")
-            .env("LOG_LEVEL", "info")
-            .env("DOCKMON_BOARD", board)
-            .env("STATS_SOURCE", source)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        if board == "amd64" {
-            // The figure is for a 5 s interval (amd64's own); other boards keep theirs.
-            cmd.env("STATS_INTERVAL", "5s");
-        }
-        let child = cmd.spawn().expect("spawn the agent");
-        Agent { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn status_kib(&self, key: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("the agent is running");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{key} in /proc/<pid>/status"))
-    }
-
+impl Figures for Agent {
     fn rss_kib(&self) -> u64 {
         self.status_kib("VmRSS:")
     }
 
-    /// RSS split into anonymous (heap, stacks) and file-backed (the binary's pages), for messages.
     fn rss_split(&self) -> String {
         format!(
             "anon {} KiB, file {} KiB",
@@ -168,51 +111,6 @@ impl Agent {
 
     fn threads(&self) -> u64 {
         self.status_kib("Threads:")
-    }
-
-    /// Heap in use and high-water, from the line the agent logs on SIGUSR1.
-    fn heap(&self) -> (u64, u64) {
-        let before = self.log().matches("heap in use ").count();
-        let _ = Command::new("kill")
-            .args(["-USR1", &self.child.id().to_string()])
-            .status();
-        let end = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < end {
-            let log = self.log();
-            if log.matches("heap in use ").count() > before {
-                let line = log
-                    .lines()
-                    .rev()
-                    .find(|l| l.contains("heap in use "))
-                    .unwrap();
-                let nums: Vec<u64> = line
-                    .split_whitespace()
-                    .filter_map(|w| w.parse().ok())
-                    .collect();
-                assert_eq!(nums.len(), 2, "heap line: {line}");
-                return (nums[0], nums[1]);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("no heap line after SIGUSR1; log:\n{}", self.log());
-    }
-}
-
-impl Drop for Agent {
-    /// SIGTERM (so a wrapper such as massif writes its output), SIGKILL after 10 s.
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let end = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -318,7 +216,7 @@ fn memory_is_flat_at_100_containers_and_through_a_create_remove_soak() {
     let prefix = format!("dmtest-memory-{}-", std::process::id());
     let _cleanup = Cleanup(prefix.clone());
     let server = DockmonServer::start(Options::default().with_token(TOKEN, None, None));
-    let agent = Agent::start(&bin, &server);
+    let agent = start_agent(&bin, &server, "amd64", "docker");
     server.wait_for_agent(Duration::from_secs(15));
 
     // 1. Idle: what the agent costs before any container of ours exists.
@@ -367,7 +265,7 @@ fn memory_is_flat_at_100_containers_and_through_a_create_remove_soak() {
         .into_iter()
         .map(|p| {
             let server = DockmonServer::start(Options::default().with_token(TOKEN, None, None));
-            let a = Agent::start_with(&bin, &server, &p.name, "cgroup");
+            let a = start_agent(&bin, &server, &p.name, "cgroup");
             (p, server, a)
         })
         .collect();
