@@ -49,7 +49,9 @@ fn server() -> DockmonServer {
 // ---------------------------------------------------------------------------------------------
 
 /// The soak's limits (issue 17): what may remain after an hour of churn, compared with the
-/// reading taken after the warm-up.
+/// reading taken after the warm-up. RSS drift is that of anonymous RSS: total RSS also holds the
+/// binary's file pages, which swing with the phase of the agent's text release (`textmem`), not
+/// with a leak; it is reported beside it.
 const SOAK_RSS_DRIFT_MAX_KIB: i64 = 64;
 const SOAK_HEAP_DRIFT_MAX_BYTES: i64 = 16 * 1024;
 /// Containers created and removed per minute.
@@ -62,6 +64,7 @@ const SOAK_STEADY: usize = 10;
 struct Reading {
     minute: u64,
     rss_kib: u64,
+    anon_kib: u64,
     heap_in_use: Option<u64>,
     heap_high_water: Option<u64>,
     fds: Vec<String>,
@@ -73,6 +76,7 @@ fn read_agent(agent: &Agent, minute: u64) -> Reading {
     let mut r = Reading {
         minute,
         rss_kib: u64::MAX,
+        anon_kib: u64::MAX,
         heap_in_use: None,
         heap_high_water: None,
         fds: Vec::new(),
@@ -82,6 +86,7 @@ fn read_agent(agent: &Agent, minute: u64) -> Reading {
             std::thread::sleep(Duration::from_secs(1));
         }
         r.rss_kib = r.rss_kib.min(agent.rss_kib());
+        r.anon_kib = r.anon_kib.min(agent.anon_kib());
         if let Some((in_use, hw)) = agent.heap() {
             r.heap_in_use = Some(r.heap_in_use.map_or(in_use, |v| v.min(in_use)));
             r.heap_high_water = Some(hw);
@@ -229,8 +234,10 @@ fn soak() {
             std::thread::sleep(Duration::from_secs(12));
             let r = read_agent(&agent, m);
             eprintln!(
-                "soak: minute {m}: RSS {} KiB, heap {:?} / high-water {:?}, {} fds ({})",
+                "soak: minute {m}: RSS {} KiB (anonymous {} KiB), heap {:?} / high-water {:?}, {} \
+                 fds ({})",
                 r.rss_kib,
+                r.anon_kib,
                 r.heap_in_use,
                 r.heap_high_water,
                 r.fds.len(),
@@ -258,7 +265,7 @@ fn soak() {
     let elapsed = start.elapsed();
     let baseline = baseline.expect("baseline reading");
     let end = end.expect("end reading");
-    let rss_drift = end.rss_kib as i64 - baseline.rss_kib as i64;
+    let rss_drift = end.anon_kib as i64 - baseline.anon_kib as i64;
     let heap_drift = match (baseline.heap_in_use, end.heap_in_use) {
         (Some(a), Some(b)) => Some(b as i64 - a as i64),
         _ => None,
@@ -288,6 +295,7 @@ fn soak() {
         "baseline_minute": baseline.minute,
         "end_minute": end.minute,
         "rss_kib": [baseline.rss_kib, end.rss_kib],
+        "anon_rss_kib": [baseline.anon_kib, end.anon_kib],
         "rss_drift_kib": rss_drift,
         "vm_hwm_kib": agent.hwm_kib(),
         "heap_in_use_bytes": [baseline.heap_in_use, end.heap_in_use],
@@ -323,7 +331,7 @@ fn soak() {
     assert!(!panicked, "the agent panicked:\n{log}");
     assert!(
         rss_drift <= SOAK_RSS_DRIFT_MAX_KIB,
-        "RSS drift {rss_drift} KiB > {SOAK_RSS_DRIFT_MAX_KIB} KiB"
+        "anonymous RSS drift {rss_drift} KiB > {SOAK_RSS_DRIFT_MAX_KIB} KiB"
     );
     if let Some(d) = heap_drift {
         assert!(

@@ -309,6 +309,12 @@ impl Agent {
         self.status_kib("VmRSS:")
     }
 
+    /// Anonymous RSS (heap, stacks), where a leak shows; the file-backed rest is the binary's own
+    /// pages, which the agent's periodic text release (`textmem`) swings by a few hundred KiB.
+    pub fn anon_kib(&self) -> u64 {
+        self.status_kib("RssAnon:")
+    }
+
     pub fn hwm_kib(&self) -> u64 {
         self.status_kib("VmHWM:")
     }
