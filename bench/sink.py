@@ -11,11 +11,15 @@ Endpoints (one port, 127.0.0.1 by default):
   GET /api/agent/ws          WebSocket, the main agent channel: the first text frame of type
                              `register` is answered with `auth_success` (fresh UUIDs per connection,
                              permanent_token = agent_id, as the backend does)
-  GET /api/stats/ws/ingest   WebSocket, the stats-service ingest (spec §4.5): counted as `ingest`
+  GET /api/stats/ws/ingest   WebSocket, the stats-service ingest (spec §4.5): counted as `ingest`;
+                             with --ingest-status N answered with HTTP N instead (an older server)
   GET /counters              JSON: cumulative counters since start (the bench diffs two readings)
+  GET /bench/health          200 `ok`: the target of the agent-side health checks below
 
 After auth it sends `list_containers` every --poll seconds (default 10), as DockMon's container poller
 does (spec §2.6: the first one 0.1-2 s after connect), so the reply path is part of a steady agent.
+With --health-checks N it also sends `health_check_configs_sync` with N checks right after auth (spec
+§3.6.1): most against /bench/health, every fourth expecting 2xx from a 404, every fifth refused.
 
 Counters: per frame kind (`register`, `event:container_stats`, `stats`, `response`, `result`, …)
 the number of frames and their payload bytes (the JSON text, what the agent serialised), plus the
@@ -46,6 +50,11 @@ HEAD_MAX_BYTES = 16 * 1024
 MESSAGE_MAX_BYTES = 16 * 1024 * 1024  # uvicorn's ws_max_size default (spec §2.2)
 SERVER_PING_INTERVAL_S = 20.0  # uvicorn's ws_ping_interval (spec §2.2)
 POLL_S = 10.0  # --poll: seconds between list_containers commands (DockMon's container poller, spec §2.6)
+INGEST_STATUS = None  # --ingest-status: answer the ingest upgrade with this HTTP status instead of 101
+HEALTH_CHECKS = 0  # --health-checks: agent-side HTTP checks sent after auth (spec §3.6)
+HEALTH_INTERVAL_S = 10  # --health-interval: their check_interval_seconds
+PORT = 0  # the port we listen on, for the health checks' URLs
+TLS = False
 EXAMPLE_MAX_CHARS = 600
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -58,6 +67,7 @@ class Counters:
         self.started = time.time()
         self.connections = 0
         self.ingest_connections = 0
+        self.ingest_rejected = 0
         self.polls = 0
         self.registrations = 0
         self.wire_bytes_in = 0
@@ -83,6 +93,7 @@ class Counters:
             "started": self.started,
             "connections": self.connections,
             "ingest_connections": self.ingest_connections,
+            "ingest_rejected": self.ingest_rejected,
             "registrations": self.registrations,
             "polls": self.polls,
             "wire_bytes_in": self.wire_bytes_in,
@@ -251,8 +262,31 @@ class Conn:
                 "permanent_token": agent_id,
             }
             await self.send(OP_TEXT, json.dumps(reply, separators=(",", ":")).encode())  # as Starlette sends it
+            if HEALTH_CHECKS > 0:
+                await self.send(OP_TEXT, json.dumps(health_sync(), separators=(",", ":")).encode())
             if POLL_S > 0:
                 self.poll_task = asyncio.ensure_future(self.poller())
+
+
+def health_sync():
+    """`health_check_configs_sync` with HEALTH_CHECKS checks against this sink (spec §3.6.1), as a
+    host's mix: most healthy (`/bench/health`, 200), every fourth unhealthy by status (404), every
+    fifth refused (port 9), so the result paths a steady agent runs are all exercised."""
+    scheme = "https" if TLS else "http"
+    configs = []
+    for i in range(HEALTH_CHECKS):
+        url = "%s://127.0.0.1:%d/bench/health" % (scheme, PORT)
+        if i % 5 == 4:
+            url = "http://127.0.0.1:9/health"
+        elif i % 4 == 3:
+            url = "%s://127.0.0.1:%d/bench/missing" % (scheme, PORT)
+        configs.append({
+            "container_id": "%012x" % (0xbe0c0000 + i), "host_id": "sink", "enabled": True, "url": url,
+            "method": "GET", "expected_status_codes": "200-299", "timeout_seconds": 5,
+            "check_interval_seconds": HEALTH_INTERVAL_S, "follow_redirects": True, "verify_ssl": not TLS,
+            "headers_json": None, "auth_config_json": None,
+        })
+    return {"type": "health_check_configs_sync", "payload": {"configs": configs}}
 
 
 async def read_head(reader):
@@ -295,7 +329,16 @@ async def handle(reader, writer):
             http_reply(writer, "200 OK", json.dumps(COUNTERS.as_json()).encode())
             await writer.drain()
             return
+        if path == "/bench/health":
+            http_reply(writer, "200 OK", b"ok\n", "text/plain")
+            await writer.drain()
+            return
         channel = {"/api/agent/ws": "agent", "/api/stats/ws/ingest": "ingest"}.get(path.rstrip("/"))
+        if channel == "ingest" and INGEST_STATUS is not None:
+            COUNTERS.ingest_rejected += 1
+            http_reply(writer, "%d Rejected" % INGEST_STATUS, b"rejected by --ingest-status\n", "text/plain")
+            await writer.drain()
+            return
         key = headers.get("sec-websocket-key")
         if channel is None or method != "GET" or "websocket" not in headers.get("upgrade", "").lower() or not key:
             http_reply(writer, "404 Not Found", b"not found\n", "text/plain")
@@ -328,15 +371,25 @@ async def main():
                     help="seconds between list_containers commands after auth, as DockMon's poller sends them (0: never; default 10)")
     ap.add_argument("--tls-cert", help="serve TLS (wss://, https://) with this certificate chain (PEM)")
     ap.add_argument("--tls-key", help="the private key of --tls-cert (PEM)")
+    ap.add_argument("--ingest-status", type=int,
+                    help="answer the stats ingest upgrade with this HTTP status (404: a server without the stats service)")
+    ap.add_argument("--health-checks", type=int, default=0,
+                    help="agent-side HTTP checks to configure after auth, against this sink (default 0)")
+    ap.add_argument("--health-interval", type=int, default=10, help="their interval in seconds (default 10)")
     args = ap.parse_args()
-    global POLL_S
+    global POLL_S, INGEST_STATUS, HEALTH_CHECKS, HEALTH_INTERVAL_S, PORT, TLS
     POLL_S = args.poll
+    INGEST_STATUS = args.ingest_status
+    HEALTH_CHECKS = args.health_checks
+    HEALTH_INTERVAL_S = args.health_interval
+    TLS = bool(args.tls_cert)
     tls = None
     if args.tls_cert:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(args.tls_cert, args.tls_key)
     server = await asyncio.start_server(handle, args.host, args.port, ssl=tls)
     port = server.sockets[0].getsockname()[1]
+    PORT = port
     print("listening %d" % port, flush=True)
     stop = asyncio.get_running_loop().create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
