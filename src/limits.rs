@@ -474,6 +474,10 @@ pub const COMPOSE_POLL_MS: u64 = 500;
 /// Most of `/proc/self/mountinfo` read to discover `HOST_STACKS_DIR` (a line is ~150 bytes; a
 /// container sees tens of mounts, a Kubernetes node a few thousand); lines past it are ignored.
 pub const COMPOSE_MOUNTINFO_MAX_BYTES: usize = 1024 * 1024;
+/// Longest mountinfo line read whole when the file is streamed for `HOST_STACKS_DIR` (a line is
+/// a mount's IDs, root, mount point, options and source: a few hundred bytes; overlay's lower-dir
+/// lists are the long ones).
+pub const COMPOSE_MOUNTINFO_LINE_MAX_BYTES: usize = 8 * 1024;
 
 // ---- Self-update (issue 15, spec 1.2, 3.8.3) --------------------------------------------------------
 

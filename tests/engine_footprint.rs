@@ -151,8 +151,13 @@ fn rss_returns_after_a_shell_an_update_and_a_deployment() {
     let stacks = home.join("stacks");
     std::fs::create_dir_all(&stacks).unwrap();
     std::fs::create_dir_all(home.join("data")).unwrap();
+    // DOCKMON_MEMORY_AGENT runs another build (or a wrapper such as valgrind's massif) instead, as in
+    // engine_memory.rs.
+    let bin = std::env::var_os("DOCKMON_MEMORY_AGENT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(count_alloc_build);
     let agent = Agent::start(
-        &count_alloc_build(),
+        &bin,
         &server.url(),
         TOKEN,
         &home.join("data"),

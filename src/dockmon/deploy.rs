@@ -15,7 +15,7 @@ use crate::compose::{hostdir, interp, up};
 use crate::docker::Client;
 use crate::limits::{
     COMPOSE_ENV_FILES_MAX, COMPOSE_FILE_MAX_BYTES, COMPOSE_HEALTH_TIMEOUT_DEFAULT_S,
-    COMPOSE_HEALTH_TIMEOUT_MAX_S, COMPOSE_MOUNTINFO_MAX_BYTES,
+    COMPOSE_HEALTH_TIMEOUT_MAX_S, COMPOSE_MOUNTINFO_LINE_MAX_BYTES, COMPOSE_MOUNTINFO_MAX_BYTES,
 };
 use crate::outbox::Class;
 use serde::{Deserialize, Serialize};
@@ -370,17 +370,37 @@ fn write_file(path: &Path, content: &str, mode: u32) -> Result<(), String> {
 /// (`compose::hostdir`), and only in a container (`/.dockerenv`, Podman's `/run/.containerenv`):
 /// a native agent already sees the engine's paths.
 fn discover_host_stacks_dir(stacks_dir: &Path) -> Option<PathBuf> {
-    use std::io::Read;
+    use std::io::{BufRead, Read};
     if !Path::new("/.dockerenv").exists() && !Path::new("/run/.containerenv").exists() {
         return None;
     }
-    let mut bytes = Vec::new();
-    std::fs::File::open("/proc/self/mountinfo")
-        .ok()?
-        .take(COMPOSE_MOUNTINFO_MAX_BYTES as u64)
-        .read_to_end(&mut bytes)
-        .ok()?;
-    let found = hostdir::host_path(&String::from_utf8_lossy(&bytes), stacks_dir);
+    // Streamed a line at a time (`hostdir::Finder`): the file can be hundreds of KiB.
+    let file = std::fs::File::open("/proc/self/mountinfo").ok()?;
+    let mut reader = std::io::BufReader::with_capacity(
+        COMPOSE_MOUNTINFO_LINE_MAX_BYTES,
+        file.take(COMPOSE_MOUNTINFO_MAX_BYTES as u64),
+    );
+    let mut finder = hostdir::Finder::new(stacks_dir)?;
+    let mut line = Vec::new();
+    // Set while the rest of a line longer than the cap is skipped (mount paths are far shorter; such
+    // a line is an overlay mount's option list).
+    let mut skipping = false;
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(COMPOSE_MOUNTINFO_LINE_MAX_BYTES as u64)
+            .read_until(b'\n', &mut line)
+            .ok()?;
+        if n == 0 {
+            break;
+        }
+        let whole = line.last() == Some(&b'\n');
+        if !skipping && whole {
+            finder.line(String::from_utf8_lossy(&line[..n - 1]).as_ref());
+        }
+        skipping = !whole;
+    }
+    let found = finder.finish();
     log::debug!(
         "HOST_STACKS_DIR from mountinfo for {}: {:?}",
         stacks_dir.display(),
