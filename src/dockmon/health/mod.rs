@@ -15,6 +15,9 @@
 //! only on that same connection and only if its config is still the one stored; anything else is
 //! dropped (spec 3.6.2: results produced while the connection is torn down are dropped).
 //!
+//! Heap: while a large reply is built (`list_containers`, see [`Quiet`]) no check starts, so the
+//! reply's peak and the buffers of checks in flight do not add up at the heap's high-water mark.
+//!
 //! Bounds: `HEALTH_CHECKS_MAX_COUNT` configs (the one past the cap is refused with one warning until
 //! the set has room again), `HEALTH_IN_FLIGHT_MAX_COUNT` runs at once (each its own small task and
 //! one socket), every run under its own timeout. Nothing here blocks the thread, so a slow target
@@ -65,6 +68,45 @@ struct State {
 
 thread_local! {
     static STATE: RefCell<Option<Rc<State>>> = const { RefCell::new(None) };
+    /// [`Quiet`] guards alive: while non-zero the scheduler starts no run.
+    static QUIET: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Held by a handler that builds a large reply (DockMon's `list_containers`, about 1 KB per
+/// container): while one is alive the scheduler starts no check, so the heap a reply needs at its
+/// largest does not add up with the buffers of checks in flight (a socket's `CONN_BUF_BYTES`, a TLS
+/// handshake's records). Checks already running go on; fast ones end long before a list of many
+/// containers is complete, so at the reply's peak only hung targets still hold their buffers. Due
+/// checks wait until the last guard is dropped (a list takes well under a second): no run is lost,
+/// and nothing the handler does waits for a check.
+#[must_use = "the scheduler is quiet only while the guard lives"]
+pub struct Quiet(());
+
+/// Starts a quiet period that lasts until the guard is dropped (see [`Quiet`]).
+pub fn quiet() -> Quiet {
+    QUIET.with(|q| q.set(q.get() + 1));
+    Quiet(())
+}
+
+impl Drop for Quiet {
+    fn drop(&mut self) {
+        let left = QUIET.with(|q| {
+            q.set(q.get().saturating_sub(1));
+            q.get()
+        });
+        if left == 0 {
+            // Due checks start now rather than at the next tick.
+            STATE.with(|cell| {
+                if let Some(state) = cell.borrow().as_ref() {
+                    let _ = state.wake.0.try_send(());
+                }
+            });
+        }
+    }
+}
+
+fn is_quiet() -> bool {
+    QUIET.with(|q| q.get() > 0)
 }
 
 /// Handles a health-check frame (`kind` one of [`FRAME_TYPES`]); returns false for any other type.
@@ -208,7 +250,7 @@ async fn schedule(
         if now >= next_tick {
             next_tick = now + tick;
         }
-        if !link.is_connected() {
+        if !link.is_connected() || is_quiet() {
             continue;
         }
         loop {
