@@ -202,7 +202,11 @@ fn a_hundred_containers_and_twenty_checks_stay_within_the_heap_ceiling() {
     let names: Vec<String> = (0..100)
         .map(|i| format!("dmt-hc-heap-{}-run-{i}", std::process::id()))
         .collect();
-    dockerd.run_sleepers(&names, 4);
+    // On a bridge network of the private dockerd, as engine_memory's containers are on the shared
+    // one's: their list objects carry addresses and endpoint IDs (about 1 KB each, 200 B more than
+    // with `--network none`), so the list reply is as large as there.
+    dockerd.docker(&["network", "create", "dmt-hc-heap-net"]);
+    run_on_network(&dockerd, &names, "dmt-hc-heap-net");
     let running = dockerd.docker(&["ps", "-q"]).lines().count();
     assert_eq!(running, 100, "running containers on the private dockerd");
 
@@ -216,8 +220,10 @@ fn a_hundred_containers_and_twenty_checks_stay_within_the_heap_ceiling() {
             .with_list_containers(None),
     );
     let data = tempdir("health-heap");
+    // engine_memory's agent: the amd64 board, the Docker stats source, a 5 s interval.
     let env = [
         ("DOCKMON_BOARD", "amd64"),
+        ("STATS_SOURCE", "docker"),
         ("STATS_INTERVAL", "5s"),
         ("DOCKER_HOST", dockerd.host.as_str()),
     ];
@@ -292,4 +298,32 @@ fn a_hundred_containers_and_twenty_checks_stay_within_the_heap_ceiling() {
     );
     drop(agent);
     dockerd.remove(&names);
+}
+
+/// `docker run -d --network <network> --name <name> <image> sleep 100000` for each name, four at a
+/// time.
+fn run_on_network(dockerd: &faults::PrivateDockerd, names: &[String], network: &str) {
+    let chunks: Vec<Vec<String>> = names
+        .chunks(names.len().div_ceil(4))
+        .map(<[String]>::to_vec)
+        .collect();
+    std::thread::scope(|scope| {
+        for chunk in chunks {
+            scope.spawn(move || {
+                for name in chunk {
+                    dockerd.docker(&[
+                        "run",
+                        "-d",
+                        "--network",
+                        network,
+                        "--name",
+                        &name,
+                        support::IMAGE,
+                        "sleep",
+                        "100000",
+                    ]);
+                }
+            });
+        }
+    });
 }
