@@ -45,7 +45,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::limits::{HEALTH_CHECKS_MAX_COUNT, HEALTH_HEADER_MAX_COUNT, HEALTH_TICK_MS};
+use crate::limits::{HEALTH_CHECKS_MAX_COUNT, HEALTH_TICK_MS};
 use config::Check;
 use set::{Due, Full, Set};
 
@@ -73,7 +73,8 @@ thread_local! {
 }
 
 /// Held by a handler that builds a large reply (DockMon's `list_containers`, about 1 KB per
-/// container): while one is alive the scheduler starts no check, so the heap a reply needs at its
+/// container): while one is alive, and then while any reply waits in the outbox, the scheduler
+/// starts no check, so the heap a reply needs at its
 /// largest does not add up with the buffers of checks in flight (a socket's `CONN_BUF_BYTES`, a TLS
 /// handshake's records). Checks already running go on; fast ones end long before a list of many
 /// containers is complete, so at the reply's peak only hung targets still hold their buffers. Due
@@ -238,19 +239,32 @@ async fn schedule(
 ) {
     let tick = Duration::from_millis(HEALTH_TICK_MS);
     let mut next_tick = Instant::now() + tick;
+    // A reply waiting in the outbox: checked again once the writer has written something.
+    let mut replies_waiting = false;
     loop {
         let woken = async {
             let _ = state.wake.1.recv().await;
         };
-        smol::future::or(woken, async {
+        let drained = async {
+            if replies_waiting {
+                // Closed (`Err`) is the signal: the writer sent something.
+                let _ = sink.drained().recv().await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let timer = async {
             Timer::at(next_tick).await;
-        })
-        .await;
+        };
+        smol::future::or(woken, smol::future::or(drained, timer)).await;
         let now = Instant::now();
         if now >= next_tick {
             next_tick = now + tick;
         }
-        if !link.is_connected() || is_quiet() {
+        // Quiet also while a reply waits to be written: the list reply a Quiet guard covered is
+        // queued after the guard is gone, and its buffer lives until the writer is done with it.
+        replies_waiting = sink.queued(Class::Reply) > 0;
+        if !link.is_connected() || is_quiet() || replies_waiting {
             continue;
         }
         loop {
@@ -268,15 +282,10 @@ async fn run(state: Rc<State>, link: Rc<Link>, sink: Rc<dyn Sink>, due: Due) {
     let generation = link.generation();
     let ended = link.ended();
     let check = &due.check;
-    let mut headers: heapless::Vec<(&str, &str), HEALTH_HEADER_MAX_COUNT> = heapless::Vec::new();
-    for h in check.headers() {
-        // config::parse keeps at most HEALTH_HEADER_MAX_COUNT headers.
-        let _ = headers.push(h);
-    }
     let req = Request {
         method: check.method,
         url: &check.url,
-        headers: &headers,
+        headers: check.header_lines(),
         authorization: check.authorization(),
         follow_redirects: check.follow_redirects,
         verify_tls: check.verify_ssl,
