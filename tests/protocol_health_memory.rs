@@ -12,12 +12,17 @@
 //! ceilings. With every feature in, engine_memory measured a high-water of 486,358 B at 100
 //! containers: the room left is 37,930 B.
 //!
-//! The third test runs the combination itself: 100 containers on a private dockerd and 20 checks,
-//! `list_containers` asked twice a second, heap high-water within the 512 KiB ceiling. Before the
-//! scheduler kept quiet while a list reply is built (`dockmon::health::Quiet`) the checks added
-//! about 63 KB to the high-water there (433,550 -> 496,924 B); now about 34 KB, which is what they
-//! hold steadily (their configs, the two hung runs, the sync frame's read buffer), not an overlap
-//! with the list reply's peak.
+//! The third test runs the combination itself: 100 running containers on a bridge network of a
+//! private dockerd (so the shared engine's own figures are not disturbed) and 20 checks (14 plain,
+//! 4 HTTPS, 2 to a target that never answers), engine_memory's agent (amd64 board, Docker stats
+//! source, 5 s), `list_containers` asked twice a second: heap high-water within 512 KiB. Measured
+//! (count-alloc build): before issue 14's heap work 475,263 -> 544,256 B (over the ceiling); after
+//! it 473,148-475,166 -> 508,919-511,798 B in three runs. What changed: no check starts while a list
+//! reply is built or waits in the outbox (`dockmon::health::Quiet`), the reply is sized like the
+//! previous one (`LIST_REPLY_GUESS_SLACK_BYTES`), and a check waiting for its answer holds no read
+//! buffer (`probe`). What the checks still add (about 26 KB in use) is their steady state: configs,
+//! hung runs' sockets and tasks, result frames, the sync frame's read buffer. The rest of the peak
+//! is a list reply (about 100 KB) built while a stats round (about 60 KB) runs.
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
 #[path = "support/dockmon_server.rs"]
