@@ -200,6 +200,11 @@ pub const LIST_REPLY_GROW_BYTES: usize = 16 * 1024;
 /// What one element may add to Docker's (`RepoDigests`, `StartedAt` and a typical `Env`); a larger
 /// environment grows the buffer the usual way.
 pub const LIST_REPLY_ELEMENT_EXTRA_BYTES: usize = 4 * 1024;
+/// Room beyond the last reply's size that a `list_containers` reply is first given (`docker::list`
+/// sizes each reply like the previous one): one element's `LIST_REPLY_ELEMENT_EXTRA_BYTES` plus
+/// 1 KiB, so the same list is written without a growth step and holds at most this much unused at
+/// its largest (issue 14: with 20 health checks the reply's peak must leave room at 100 containers).
+pub const LIST_REPLY_GUESS_SLACK_BYTES: usize = LIST_REPLY_ELEMENT_EXTRA_BYTES + 1024;
 /// The `logs` text of one `get_logs` reply. DockMon's backend clamps `tail` to 10000 lines (spec 3.4):
 /// at about 100 bytes a line that is 1 MiB, and a Pi should hold no more. Past it the oldest whole lines
 /// are dropped (`docker::logs`). At the peak, while the text is assembled beside the two stream buffers

@@ -7,6 +7,8 @@
 #[path = "support/dockmon_server.rs"]
 #[allow(dead_code)]
 mod dockmon_server;
+#[path = "support/faults.rs"]
+mod faults;
 #[path = "support/health.rs"]
 mod health;
 mod support;
@@ -30,6 +32,11 @@ struct Agent {
 
 impl Agent {
     fn start(server: &DockmonServer) -> Agent {
+        Self::start_with(server, &[])
+    }
+
+    /// With `env` added (`DOCKER_HOST`).
+    fn start_with(server: &DockmonServer, env: &[(&str, &str)]) -> Agent {
         require_engine();
         let data = tempdir("health-agent");
         let log = data.with_extension("log");
@@ -46,6 +53,7 @@ impl Agent {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
+            .envs(env.iter().copied())
             .spawn()
             .expect("spawn the agent");
         Agent { child, log }
@@ -330,29 +338,66 @@ fn configs_survive_a_reconnect_and_nothing_is_sent_while_down() {
     assert_eq!(conns.len(), 2, "results on both connections");
 }
 
-/// The time from sending `list_containers` to its reply.
+/// The agent's reply time to one `list_containers`: from the moment the test server wrote the
+/// command frame to the moment it read the reply (both stamped by the server's connection thread),
+/// so the test's own polling for the reply is not counted.
 fn list_latency(server: &DockmonServer) -> Duration {
-    let start = Instant::now();
     let id = server.send_command("list_containers", Value::Null);
     let reply = server.wait_reply(&id, Duration::from_secs(30));
-    let took = start.elapsed();
     assert!(
         matches!(server.outcome(&id), Outcome::Success(_)),
         "list_containers failed: {reply}"
     );
-    took
+    let at = |frames: Vec<(Instant, dockmon_server::Frame)>| {
+        frames
+            .into_iter()
+            .find(|(_, f)| matches!(f, dockmon_server::Frame::Text(t) if t.contains(&id)))
+            .map(|(at, _)| at)
+            .expect("the command's frame")
+    };
+    let sent = at(server.sent().into_iter().map(|f| (f.at, f.frame)).collect());
+    let got = at(server
+        .frames()
+        .into_iter()
+        .map(|f| (f.at, f.frame))
+        .collect());
+    got.saturating_duration_since(sent)
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
+/// The `p`-th percentile (0-100) of `v`, nearest rank.
+fn percentile(v: &[Duration], p: usize) -> Duration {
+    let mut v = v.to_vec();
     v.sort();
-    v[v.len() / 2]
+    v[(v.len() * p / 100).min(v.len() - 1)]
 }
 
+/// The agent's replies with 200 checks configured against its replies without any, both measured
+/// the same way, within 100 ms: median against median, 90th percentile against 90th percentile.
+///
+/// Why it was flaky and what changed (issue 14): the agent listed the shared engine, where other
+/// tests' containers come and go, so one list cost dockerd a container inspect each and took
+/// 5-240 ms with no check configured at all (measured at a load average of 7 on 2 cores); the
+/// baseline (7 samples in the first milliseconds) and the samples under load (20 s later) were
+/// lists of different engines. Now: a private dockerd with no containers (a list is one call), the
+/// reply time as the test server stamps it (not the test's polling for it), 30 baseline samples
+/// over 3 s, and the test's HTTP server accepts at once (it polled every 5 ms, which kept each check
+/// in flight 5 ms and the burst of 200 at the sync 50 times longer than the checks need).
 #[test]
 fn two_hundred_checks_do_not_delay_list_containers() {
+    let dockerd = faults::PrivateDockerd::start("hc-latency");
     let target = HttpServer::start();
-    let (server, agent) = setup();
-    let baseline: Vec<Duration> = (0..7).map(|_| list_latency(&server)).collect();
+    let server = DockmonServer::start(
+        Options::default()
+            .with_token(TOKEN, None, None)
+            .with_list_containers(None),
+    );
+    let agent = Agent::start_with(&server, &[("DOCKER_HOST", dockerd.host.as_str())]);
+    server.wait_for_agent(WAIT);
+    let mut baseline = Vec::new();
+    for _ in 0..30 {
+        baseline.push(list_latency(&server));
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // 200 checks at 10 s; two to a target that never answers, each holding a slot for its 5 s
     // timeout, the rest answered at once.
     let configs: Vec<Value> = (0..200)
@@ -367,29 +412,28 @@ fn two_hundred_checks_do_not_delay_list_containers() {
     let mut loaded = Vec::new();
     while t0.elapsed() < Duration::from_secs(20) {
         loaded.push(list_latency(&server));
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(100));
     }
     let got = results(&server);
-    let (base, under) = (median(baseline.clone()), median(loaded.clone()));
-    let worst = *loaded.iter().max().unwrap();
+    let (base_50, base_90) = (percentile(&baseline, 50), percentile(&baseline, 90));
+    let (under_50, under_90) = (percentile(&loaded, 50), percentile(&loaded, 90));
     eprintln!(
-        "list_containers: baseline median {base:?} (max {:?}), with 200 checks median {under:?} (max {worst:?}, {} samples); {} results in 20 s",
-        baseline.iter().max().unwrap(),
+        "list_containers reply time: without checks median {base_50:?}, p90 {base_90:?}, max {:?} \
+         ({} samples); with 200 checks median {under_50:?}, p90 {under_90:?}, max {:?} ({} samples); \
+         {} results in 20 s",
+        percentile(&baseline, 100),
+        baseline.len(),
+        percentile(&loaded, 100),
         loaded.len(),
         got.len()
     );
     assert!(
-        under <= base + Duration::from_millis(100),
-        "median list_containers reply {under:?} with 200 checks vs {base:?} without"
+        under_50 <= base_50 + Duration::from_millis(100),
+        "median list_containers reply {under_50:?} with 200 checks vs {base_50:?} without"
     );
-    // And nine replies in ten within 100 ms of the slowest reply without checks.
-    let mut sorted = loaded.clone();
-    sorted.sort();
-    let p90 = sorted[sorted.len() * 9 / 10];
-    let base_max = *baseline.iter().max().unwrap();
     assert!(
-        p90 <= base_max + Duration::from_millis(100),
-        "90th percentile {p90:?} with 200 checks vs max {base_max:?} without"
+        under_90 <= base_90 + Duration::from_millis(100),
+        "90th percentile {under_90:?} with 200 checks vs {base_90:?} without"
     );
     // Every check ran at least once (the slow ones time out after 5 s).
     let ids: std::collections::HashSet<String> = got

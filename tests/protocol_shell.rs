@@ -227,7 +227,37 @@ fn sessions_up_to_the_cap_and_one_past_it() {
 
 #[test]
 fn after_a_disconnect_the_exec_processes_are_gone() {
-    let (_cs, id, server, agent) = setup("drop");
+    let (cs, id, server, agent) = setup("drop");
+    let log = disconnect_ends_the_execs(cs, id, server, agent);
+    assert!(!log.contains("by DOCKMON_SHELL="), "{log}");
+}
+
+/// The same in container mode without /host/proc: the agent in a PID namespace of its own (its
+/// /proc does not show the exec processes), so only the Docker API can find and hang up the shells.
+#[test]
+fn after_a_disconnect_the_exec_processes_are_gone_without_the_hosts_proc() {
+    let mut cs = Containers::new("shell-drop-nsproc");
+    let id = cs.run("box", &["--network", "none"], &["sleep", "3600"]);
+    let server = server();
+    let agent = Agent::start_in_own_pid_namespace(&server.url(), &[]);
+    server.wait_for_agent(T);
+    let log = disconnect_ends_the_execs(cs, id, server, agent);
+    assert!(
+        log.contains("kill -HUP by DOCKMON_SHELL="),
+        "the shells were not hung up by their marker:\n{log}"
+    );
+}
+
+/// Two sessions (one running `sleep 1000` in the foreground), the DockMon connection dropped: both
+/// exec processes end within 10 s, the agent never warns that one still runs, and a session works
+/// on the next connection.
+/// Returns the agent's log.
+fn disconnect_ends_the_execs(
+    _cs: Containers,
+    id: String,
+    server: DockmonServer,
+    agent: Agent,
+) -> String {
     assert_eq!(shells_in(&id), 0);
     for i in 0..2 {
         shell_start(&server, &format!("s-drop-{i}"), &id);
@@ -263,6 +293,7 @@ fn after_a_disconnect_the_exec_processes_are_gone() {
     assert!(!agent.log().contains("still runs"), "{}", agent.log());
     shell_start(&server, "s-drop-again", &id);
     assert!(wait_action(&server, "s-drop-again", "started", T).is_some());
+    agent.log()
 }
 
 #[test]

@@ -29,7 +29,13 @@ use crate::http::conn::Deadline;
 use crate::limits::*;
 use serde::Deserialize;
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
+
+thread_local! {
+    /// Bytes of the last `list_containers` payload, to size the next one (the agent has one thread).
+    static LAST_REPLY_BYTES: Cell<usize> = const { Cell::new(0) };
+}
 
 /// The keys added to one list element.
 #[derive(Debug, Clone, Copy)]
@@ -180,6 +186,15 @@ impl Client {
             budget: LIST_EXTRAS_MAX_BYTES,
         };
         let mut count = 0usize;
+        let start = out.len();
+        // Sized once for a list like the last one: a reply is mostly what the previous one was
+        // (DockMon asks every few seconds), so it is rarely grown, and at its largest it holds
+        // at most `LIST_REPLY_GUESS_SLACK_BYTES` unused instead of up to a growth step (issue 14:
+        // the reply's peak is the heap's high-water mark at 100 containers).
+        let guess = LAST_REPLY_BYTES.with(Cell::get);
+        if guess > 0 {
+            out.reserve_exact(guess + LIST_REPLY_GUESS_SLACK_BYTES);
+        }
         out.push(b'[');
         // Each element is handled as soon as it is complete (its inspects go over other
         // connections), so Docker's answer is never held whole next to the reply.
@@ -197,6 +212,7 @@ impl Client {
             count += 1;
         }
         out.push(b']');
+        LAST_REPLY_BYTES.with(|c| c.set(out.len() - start));
         Ok(count)
     }
 

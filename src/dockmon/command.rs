@@ -369,6 +369,8 @@ pub fn notice(ctx: &Context, frame: &Notice) -> bool {
 }
 
 async fn list_containers(client: &Client, id: &str, out: &mut Vec<u8>) {
+    // No health check starts while the reply is built (heap high-water, issue 14).
+    let _quiet = super::health::quiet();
     let now = msg::now_stamp();
     msg::begin_response(out, id);
     match client.list_for_dockmon(out).await {

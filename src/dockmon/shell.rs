@@ -12,12 +12,22 @@
 //! Ending a session does not end its shell by itself: Docker keeps a TTY exec's stdin open when the
 //! attach connection closes (moby `container/stream/attach.go` closes stdin only without a TTY), so
 //! the shell would wait for input forever. A session that ends before its shell did (`close`, the
-//! DockMon connection dropped, a socket error) hangs it up: the shell's PID inside the container
-//! is read from `NSpid` in `/host/proc/<pid>/status` (container mode) or `/proc/<pid>/status`
-//! (systemd mode), checked to belong to the container by its cgroup file, and a second exec in the
-//! container runs the shell builtin `kill -HUP` on it (then `kill -KILL` if it is still there).
-//! The shell is the session leader of its TTY, so the kernel hangs up its foreground job with it.
-//! Then the task checks that the exec ended (exec inspect, `SHELL_EXIT_CHECK_MS`) and warns if not.
+//! DockMon connection dropped, a socket error) hangs it up: a second exec in the container runs the
+//! shell builtin `kill -HUP` on the shell's PID inside the container (then `kill -KILL` if it is
+//! still there). The shell is the session leader of its TTY, so the kernel hangs up its foreground
+//! job with it. Then the task checks that the exec ended (exec inspect, `SHELL_EXIT_CHECK_MS`) and
+//! warns if not. Docker only tells the exec's host PID, so the PID inside the container is found
+//! one of two ways:
+//! - with the host's /proc (`/host/proc` in container mode, `/proc` in systemd mode): `NSpid` of
+//!   `<proc>/<pid>/status`, checked to belong to the container by its cgroup file;
+//! - without it (container mode as DockMon's `docker run` line starts it: no /host/proc, and the
+//!   agent's own PID namespace hides the exec): through the Docker API alone. Every session's exec
+//!   gets one more environment variable, `DOCKMON_SHELL=<nonce>` ([`marker`]; fixed width, unique
+//!   per agent start and session, so no nonce is a prefix of another), and the second exec signals
+//!   the process in the container whose environment holds it and whose parent is outside the
+//!   container (`PPid: 0`: the exec's own process, not a child that inherited the variable). The
+//!   terminal shows nothing of this (the variable is in the shell's environment, `env` lists it);
+//!   the script needs `cat` in the container besides `sh` ([`hangup_script`]).
 //!
 //! Bounds and policies when full:
 //! - at most `SHELL_SESSIONS_MAX_COUNT` sessions; a `start` past it gets an `error` frame;
@@ -349,6 +359,7 @@ fn start(ctx: &Context, session: &str, container: &str) {
         ended: ctx.link.ended(),
         container: container.to_string(),
         id,
+        marker: marker(agent_start_nanos(), serial),
     };
     ctx.ex
         .spawn(async move {
@@ -382,6 +393,52 @@ struct Session {
     ended: Receiver<()>,
     container: String,
     id: SessionId,
+    /// `DOCKMON_SHELL=<nonce>`, in the exec's environment (see the module doc).
+    marker: Marker,
+}
+
+/// `DOCKMON_SHELL=` and 24 hex digits.
+pub type Marker = heapless::String<40>;
+
+/// The environment variable that marks a session's exec: `DOCKMON_SHELL=` then the agent's start
+/// time in nanoseconds (16 hex digits) and the session's serial (8), so it is unique across
+/// restarts of the agent and, being of fixed width, never a prefix of another. Pure.
+pub fn marker(start_nanos: u64, serial: u64) -> Marker {
+    let mut m = Marker::new();
+    // 14 + 16 + 8 = 38 bytes fit the 40.
+    let _ = std::fmt::Write::write_fmt(
+        &mut m,
+        format_args!("DOCKMON_SHELL={start_nanos:016x}{:08x}", serial as u32),
+    );
+    m
+}
+
+/// When this agent started, in nanoseconds since the epoch (taken at its first session).
+fn agent_start_nanos() -> u64 {
+    thread_local! {
+        static START: Cell<u64> = const { Cell::new(0) };
+    }
+    START.with(|s| {
+        if s.get() == 0 {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64);
+            s.set(now.max(1));
+        }
+        s.get()
+    })
+}
+
+/// The second exec's script without the host's /proc: sends `signal` to every process of the
+/// container whose environment holds `marker` and whose parent is outside the container. Shell
+/// builtins and `cat` only (command substitution drops the NULs between the variables; the marker's
+/// fixed width keeps the match exact). Pure.
+pub fn hangup_script(signal: &str, marker: &str) -> String {
+    format!(
+        "for d in /proc/[0-9]*; do case $(cat $d/environ 2>/dev/null) in *{marker}*) \
+         while read -r k v; do [ \"$k\" = PPid: ] && [ \"$v\" = 0 ] && kill -{signal} ${{d#/proc/}}; \
+         done < $d/status;; esac; done"
+    )
 }
 
 impl Session {
@@ -394,9 +451,10 @@ impl Session {
     }
 
     async fn run(&self, rx: Receiver<Input>) {
+        let env = [SHELL_ENV[0], self.marker.as_str()];
         let exec = match self
             .client
-            .exec_create(&self.container, &SHELL_CMD, &SHELL_ENV, true)
+            .exec_create(&self.container, &SHELL_CMD, &env, true)
             .await
         {
             Ok(e) => e,
@@ -445,13 +503,21 @@ impl Session {
         self.check_exit(&exec).await;
     }
 
-    /// Sends `signal` to the exec's process from inside its container (see the module doc). Returns
-    /// false when its PID there could not be found.
-    async fn signal(&self, state: &docker::exec::ExecState, signal: &str) -> bool {
-        let Some(ns_pid) = container_pid(state) else {
-            return false;
+    /// Sends `signal` to the exec's process from inside its container (see the module doc): by its
+    /// PID there when the host's /proc tells it, else by the session's marker.
+    async fn signal(&self, state: &docker::exec::ExecState, signal: &str) {
+        let script = match container_pid(state) {
+            Some(ns_pid) => format!("kill -{signal} {ns_pid}"),
+            None => {
+                log::debug!(
+                    "shell session {}: no /proc entry of host pid {}: kill -{signal} by {}",
+                    self.id,
+                    state.pid,
+                    self.marker
+                );
+                hangup_script(signal, &self.marker)
+            }
         };
-        let script = format!("kill -{signal} {ns_pid}");
         let cmd = ["/bin/sh", "-c", script.as_str()];
         let started = match self
             .client
@@ -464,7 +530,6 @@ impl Session {
         if let Err(e) = started {
             log::debug!("shell session {}: kill -{signal}: {e}", self.id);
         }
-        true
     }
 
     fn fail(&self, e: &docker::Error) {
@@ -577,7 +642,7 @@ impl Session {
                 Ok(state) if !state.running => return,
                 Ok(state) if std::time::Instant::now() >= deadline => {
                     log::warn!(
-                        "shell session {}: its shell (host pid {}) in container {} still runs {} ms after the session ended",
+                        "shell session {}: its shell (host pid {}) in container {} still runs {} ms after the session ended (without the host's /proc at /host/proc the hang-up needs `cat` in the container)",
                         self.id, state.pid, self.container, SHELL_EXIT_CHECK_MS
                     );
                     return;
@@ -585,14 +650,7 @@ impl Session {
                 Ok(state) => {
                     if !hup {
                         hup = true;
-                        if !self.signal(&state, "HUP").await {
-                            // No PID to signal: waiting longer changes nothing.
-                            log::warn!(
-                                "shell session {}: its shell (host pid {}) in container {} still runs and cannot be hung up: its PID inside the container is unknown (mount the host's /proc at /host/proc)",
-                                self.id, state.pid, self.container
-                            );
-                            return;
-                        }
+                        self.signal(&state, "HUP").await;
                     } else if !kill && std::time::Instant::now() >= half {
                         kill = true;
                         self.signal(&state, "KILL").await;
@@ -640,6 +698,26 @@ pub fn ns_pid(status: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn markers_are_fixed_width_and_unique_per_start_and_session() {
+        let m = marker(0x1234, 7);
+        assert_eq!(m.as_str(), "DOCKMON_SHELL=000000000000123400000007");
+        assert_eq!(marker(u64::MAX, u64::MAX).len(), m.len());
+        assert_ne!(marker(1, 2), marker(1, 3));
+        assert_ne!(marker(1, 2), marker(2, 2));
+    }
+
+    #[test]
+    fn the_hangup_script_matches_the_marker_and_the_outside_parent() {
+        let script = hangup_script("HUP", "DOCKMON_SHELL=ab");
+        assert!(script.contains("*DOCKMON_SHELL=ab*)"), "{script}");
+        assert!(script.contains("kill -HUP ${d#/proc/}"), "{script}");
+        assert!(
+            script.contains("[ \"$k\" = PPid: ] && [ \"$v\" = 0 ]"),
+            "{script}"
+        );
+    }
 
     #[test]
     fn ns_pid_is_the_innermost() {

@@ -25,6 +25,7 @@ use crate::limits::{HEALTH_BODY_MAX_BYTES, HEALTH_REDIRECTS_MAX_COUNT, HEALTH_UR
 use crate::ws::conn::Transport;
 use async_io::{Async, Timer};
 use rustls::ClientConfig;
+use smol::io::AsyncWriteExt;
 use std::cell::OnceCell;
 use std::fmt;
 use std::net::{SocketAddr, TcpStream};
@@ -61,8 +62,9 @@ pub struct Request<'a> {
     pub method: Method,
     /// An absolute `http://` or `https://` URL.
     pub url: &'a str,
-    /// Extra header lines, sent on every hop.
-    pub headers: &'a [(&'a str, &'a str)],
+    /// Extra headers as `Name: value\n` lines (the compact form a check keeps), sent on every hop.
+    /// At most `HEALTH_HEADER_MAX_COUNT` are sent; the request fails past that.
+    pub headers: &'a str,
     /// The `Authorization` value, sent only to the host of `url` (Go drops it on a redirect to
     /// another host, and so do we: the credentials belong to that host).
     pub authorization: Option<&'a str>,
@@ -224,38 +226,47 @@ async fn exchange(req: &Request<'_>, tls: &Tls, deadline: Deadline) -> Result<An
         } else {
             url::parse(&current).map_err(Error::Url)?
         };
-        let mut conn = Conn::new(connect(&url, tls, req.verify_tls).await?);
-        let mut extra: heapless::Vec<(&str, &str), { crate::limits::HEALTH_HEADER_MAX_COUNT + 3 }> =
-            heapless::Vec::new();
-        let same_host = url.host.eq_ignore_ascii_case(first.host);
-        let ours = [
-            req.authorization
-                .filter(|_| same_host)
-                .map(|a| ("Authorization", a)),
-            Some(("Connection", "close")),
-            (method == Method::Post).then_some(("Content-Length", "0")),
-        ];
-        for h in req
-            .headers
-            .iter()
-            .copied()
-            .chain(ours.into_iter().flatten())
+        let mut io = connect(&url, tls, req.verify_tls).await?;
+        // The header array lives only in this block, so no run's task holds it while it waits.
         {
-            extra.push(h).map_err(|_| {
-                Error::Http(crate::http::Error::BadRequest(
-                    "more than HEALTH_HEADER_MAX_COUNT headers",
-                ))
-            })?;
+            let mut extra: heapless::Vec<
+                (&str, &str),
+                { crate::limits::HEALTH_HEADER_MAX_COUNT + 3 },
+            > = heapless::Vec::new();
+            let same_host = url.host.eq_ignore_ascii_case(first.host);
+            let ours = [
+                req.authorization
+                    .filter(|_| same_host)
+                    .map(|a| ("Authorization", a)),
+                Some(("Connection", "close")),
+                (method == Method::Post).then_some(("Content-Length", "0")),
+            ];
+            let theirs = req.headers.lines().filter_map(|l| l.split_once(": "));
+            for h in theirs.chain(ours.into_iter().flatten()) {
+                extra.push(h).map_err(|_| {
+                    Error::Http(crate::http::Error::BadRequest(
+                        "more than HEALTH_HEADER_MAX_COUNT headers",
+                    ))
+                })?;
+            }
+            request::emit(
+                &mut head_buf,
+                method.as_str(),
+                &url.target,
+                url.authority,
+                &extra,
+                None,
+            )?;
         }
-        request::emit(
-            &mut head_buf,
-            method.as_str(),
-            &url.target,
-            url.authority,
-            &extra,
-            None,
-        )?;
-        conn.write_all(&head_buf, deadline).await?;
+        // The request goes out, and the connection's read buffer (`CONN_BUF_BYTES`) is made only
+        // once the answer begins to arrive: a target that accepts and never answers costs a socket
+        // while it hangs, not a buffer (issue 14: hung checks add up at the heap's high-water mark).
+        // The whole exchange runs under `run`'s timer.
+        let io_err = |e| Error::Http(crate::http::Error::Io(e));
+        io.write_all(&head_buf).await.map_err(io_err)?;
+        io.flush().await.map_err(io_err)?;
+        readable(&io).await.map_err(io_err)?;
+        let mut conn = Conn::new(io);
         let capture: &[&str] = if req.follow_redirects {
             &["location"]
         } else {
@@ -290,6 +301,16 @@ async fn exchange(req: &Request<'_>, tls: &Tls, deadline: Deadline) -> Result<An
             }
         }
         debug_assert!(current.len() <= HEALTH_URL_MAX_BYTES);
+    }
+}
+
+/// Waits until the socket under `io` has bytes to read (or EOF, or an error). Over TLS it is the
+/// TCP socket that is watched: HTTP sends nothing before the request, so rustls holds no read-ahead
+/// of the answer at this point.
+async fn readable(io: &Transport) -> std::io::Result<()> {
+    match io {
+        Transport::Plain(s) => s.readable().await,
+        Transport::Tls(s) => s.get_ref().0.readable().await,
     }
 }
 
@@ -371,7 +392,7 @@ mod tests {
         let req = Request {
             method: Method::Post,
             url,
-            headers: &[("X-Check", "1")],
+            headers: "X-Check: 1\n",
             authorization: Some("Bearer t"),
             follow_redirects: follow,
             verify_tls: true,
@@ -451,7 +472,7 @@ mod tests {
         let req = Request {
             method: Method::Get,
             url: &format!("http://127.0.0.1:{port}/"),
-            headers: &[],
+            headers: "",
             authorization: None,
             follow_redirects: true,
             verify_tls: true,
@@ -472,7 +493,7 @@ mod size {
         let req = super::Request {
             method: super::Method::Get,
             url: "http://127.0.0.1/",
-            headers: &[],
+            headers: "",
             authorization: None,
             follow_redirects: true,
             verify_tls: false,

@@ -213,8 +213,10 @@ impl HttpServer {
     }
 
     fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> HttpServer {
+        // A blocking accept: a polling one (sleeping between tries) made every check wait up to the
+        // poll interval, so 200 checks kept the agent's 4 slots busy many times longer than needed.
+        // Drop wakes it with a connection of its own.
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = HttpServer {
             port,
@@ -230,6 +232,7 @@ impl HttpServer {
         thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
                 match listener.accept() {
+                    Ok(_) if stop.load(Ordering::SeqCst) => break,
                     Ok((s, _)) => {
                         let (status, requests, tls, stop) =
                             (status.clone(), requests.clone(), tls.clone(), stop.clone());
@@ -295,6 +298,8 @@ impl HttpServer {
 impl Drop for HttpServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        // Wakes the blocking accept, which then sees `stop`.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
     }
 }
 

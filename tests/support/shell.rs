@@ -174,10 +174,33 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(url: &str, env: &[(&str, &str)]) -> Agent {
+        Self::start_under(&[], url, env)
+    }
+
+    /// As [`start`](Self::start), in a PID namespace of its own with its own /proc and no
+    /// /host/proc: what the agent sees in container mode as DockMon's `docker run` line starts it
+    /// (the exec processes of its sessions are not in its /proc). Needs root and util-linux.
+    pub fn start_in_own_pid_namespace(url: &str, env: &[(&str, &str)]) -> Agent {
+        Self::start_under(
+            &["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"],
+            url,
+            env,
+        )
+    }
+
+    /// `wrapper` (a command and its arguments) runs the agent binary; none when empty.
+    fn start_under(wrapper: &[&str], url: &str, env: &[(&str, &str)]) -> Agent {
         crate::support::require_engine();
         let data = crate::support::tempdir("shell-agent");
         let log = data.with_extension("log");
-        let mut cmd = Command::new(crate::support::agent_bin());
+        let mut cmd = match wrapper.split_first() {
+            None => Command::new(crate::support::agent_bin()),
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(crate::support::agent_bin());
+                c
+            }
+        };
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DOCKMON_URL", url)

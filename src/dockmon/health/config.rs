@@ -108,6 +108,11 @@ impl Check {
         self.headers.lines().filter_map(|l| l.split_once(": "))
     }
 
+    /// The extra headers as `Name: value\n` lines ([`crate::probe::Request::headers`]).
+    pub fn header_lines(&self) -> &str {
+        &self.headers
+    }
+
     /// The `Authorization` value, if the config has credentials.
     pub fn authorization(&self) -> Option<&str> {
         self.authorization.as_deref()

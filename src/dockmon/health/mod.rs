@@ -15,6 +15,9 @@
 //! only on that same connection and only if its config is still the one stored; anything else is
 //! dropped (spec 3.6.2: results produced while the connection is torn down are dropped).
 //!
+//! Heap: while a large reply is built (`list_containers`, see [`Quiet`]) no check starts, so the
+//! reply's peak and the buffers of checks in flight do not add up at the heap's high-water mark.
+//!
 //! Bounds: `HEALTH_CHECKS_MAX_COUNT` configs (the one past the cap is refused with one warning until
 //! the set has room again), `HEALTH_IN_FLIGHT_MAX_COUNT` runs at once (each its own small task and
 //! one socket), every run under its own timeout. Nothing here blocks the thread, so a slow target
@@ -42,7 +45,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::limits::{HEALTH_CHECKS_MAX_COUNT, HEALTH_HEADER_MAX_COUNT, HEALTH_TICK_MS};
+use crate::limits::{HEALTH_CHECKS_MAX_COUNT, HEALTH_TICK_MS};
 use config::Check;
 use set::{Due, Full, Set};
 
@@ -65,6 +68,46 @@ struct State {
 
 thread_local! {
     static STATE: RefCell<Option<Rc<State>>> = const { RefCell::new(None) };
+    /// [`Quiet`] guards alive: while non-zero the scheduler starts no run.
+    static QUIET: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Held by a handler that builds a large reply (DockMon's `list_containers`, about 1 KB per
+/// container): while one is alive, and then while any reply waits in the outbox, the scheduler
+/// starts no check, so the heap a reply needs at its
+/// largest does not add up with the buffers of checks in flight (a socket's `CONN_BUF_BYTES`, a TLS
+/// handshake's records). Checks already running go on; fast ones end long before a list of many
+/// containers is complete, so at the reply's peak only hung targets still hold their buffers. Due
+/// checks wait until the last guard is dropped (a list takes well under a second): no run is lost,
+/// and nothing the handler does waits for a check.
+#[must_use = "the scheduler is quiet only while the guard lives"]
+pub struct Quiet(());
+
+/// Starts a quiet period that lasts until the guard is dropped (see [`Quiet`]).
+pub fn quiet() -> Quiet {
+    QUIET.with(|q| q.set(q.get() + 1));
+    Quiet(())
+}
+
+impl Drop for Quiet {
+    fn drop(&mut self) {
+        let left = QUIET.with(|q| {
+            q.set(q.get().saturating_sub(1));
+            q.get()
+        });
+        if left == 0 {
+            // Due checks start now rather than at the next tick.
+            STATE.with(|cell| {
+                if let Some(state) = cell.borrow().as_ref() {
+                    let _ = state.wake.0.try_send(());
+                }
+            });
+        }
+    }
+}
+
+fn is_quiet() -> bool {
+    QUIET.with(|q| q.get() > 0)
 }
 
 /// Handles a health-check frame (`kind` one of [`FRAME_TYPES`]); returns false for any other type.
@@ -196,19 +239,32 @@ async fn schedule(
 ) {
     let tick = Duration::from_millis(HEALTH_TICK_MS);
     let mut next_tick = Instant::now() + tick;
+    // A reply waiting in the outbox: checked again once the writer has written something.
+    let mut replies_waiting = false;
     loop {
         let woken = async {
             let _ = state.wake.1.recv().await;
         };
-        smol::future::or(woken, async {
+        let drained = async {
+            if replies_waiting {
+                // Closed (`Err`) is the signal: the writer sent something.
+                let _ = sink.drained().recv().await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let timer = async {
             Timer::at(next_tick).await;
-        })
-        .await;
+        };
+        smol::future::or(woken, smol::future::or(drained, timer)).await;
         let now = Instant::now();
         if now >= next_tick {
             next_tick = now + tick;
         }
-        if !link.is_connected() {
+        // Quiet also while a reply waits to be written: the list reply a Quiet guard covered is
+        // queued after the guard is gone, and its buffer lives until the writer is done with it.
+        replies_waiting = sink.queued(Class::Reply) > 0;
+        if !link.is_connected() || is_quiet() || replies_waiting {
             continue;
         }
         loop {
@@ -226,15 +282,10 @@ async fn run(state: Rc<State>, link: Rc<Link>, sink: Rc<dyn Sink>, due: Due) {
     let generation = link.generation();
     let ended = link.ended();
     let check = &due.check;
-    let mut headers: heapless::Vec<(&str, &str), HEALTH_HEADER_MAX_COUNT> = heapless::Vec::new();
-    for h in check.headers() {
-        // config::parse keeps at most HEALTH_HEADER_MAX_COUNT headers.
-        let _ = headers.push(h);
-    }
     let req = Request {
         method: check.method,
         url: &check.url,
-        headers: &headers,
+        headers: check.header_lines(),
         authorization: check.authorization(),
         follow_redirects: check.follow_redirects,
         verify_tls: check.verify_ssl,
