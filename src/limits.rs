@@ -530,3 +530,11 @@ pub const SELF_UPDATE_LOCK_MAX_BYTES: usize = 4 * 1024;
 /// this often until it succeeds: a small file, so retrying costs nothing, and a fixed disk is
 /// caught within seconds.
 pub const TOKEN_STORE_RETRY_MS: u64 = 10_000;
+
+// ---- Cheap cgroup samples (issue 18) -----------------------------------------------------------------
+
+/// The cgroup source takes every sample that falls due within this window in one wake (the interval
+/// when shorter): one timer, one `/proc/stat` read and one run of socket writes per batch instead of
+/// per sample. At most 1 s, the budget's token bucket depth, so no token is lost between wakes; a
+/// sample is at most this late, and the next visit stays one interval after the due time.
+pub const SAMPLER_BATCH_MS: u64 = 1_000;

@@ -540,7 +540,7 @@ impl CgroupSource {
     /// and read, size or parse errors naming the file.
     pub fn sample(&self, id: &str, pid: u32, buf: &mut Vec<u8>) -> Result<Sample, Error> {
         let mut files = Files::default();
-        self.take(id, pid, &mut files, false, buf)
+        self.take(id, pid, &mut files, false, buf, &mut None)
     }
 
     /// [`CgroupSource::sample`], keeping the container's files open in `files` (empty the first time, then
@@ -561,7 +561,26 @@ impl CgroupSource {
         files: &mut Files,
         buf: &mut Vec<u8>,
     ) -> Result<Sample, Error> {
-        self.take(id, pid, files, true, buf)
+        self.take(id, pid, files, true, buf, &mut None)
+    }
+
+    /// [`CgroupSource::sample_kept`] for one sample of a batch the caller takes at one instant (issue
+    /// 18): `/proc/stat` is read by the first sample of the batch (`system` empty) and its reading,
+    /// left in `system`, serves the batch's other samples. Why: `/proc/stat` is the dearest file a
+    /// sample reads (the kernel sums every CPU's counters and every interrupt for it, whatever part
+    /// is read) and it is the same file for every container. The caller empties `system` before each
+    /// batch; a batch of samples taken back to back spans a few milliseconds, below the 10 ms tick of
+    /// the counters `/proc/stat` holds, so CPU % is as before. A `/proc/stat` that fails is read again
+    /// by the next sample.
+    pub fn sample_batched(
+        &self,
+        id: &str,
+        pid: u32,
+        files: &mut Files,
+        buf: &mut Vec<u8>,
+        system: &mut Option<ProcStat>,
+    ) -> Result<Sample, Error> {
+        self.take(id, pid, files, true, buf, system)
     }
 
     fn take(
@@ -571,6 +590,7 @@ impl CgroupSource {
         files: &mut Files,
         keep: bool,
         buf: &mut Vec<u8>,
+        system: &mut Option<ProcStat>,
     ) -> Result<Sample, Error> {
         if let Err(e) = check_id(id) {
             *files = Files::default();
@@ -581,7 +601,7 @@ impl CgroupSource {
             return Err(Error::NotRunning);
         }
         if files.is_open() && files.pid == pid {
-            if let Ok(sample) = self.read(files, buf) {
+            if let Ok(sample) = self.read(files, buf, system) {
                 return Ok(sample);
             }
             // Stale (the cgroup was removed) or unreadable: start over from the paths below.
@@ -591,7 +611,7 @@ impl CgroupSource {
         let mut path = self.path.borrow_mut();
         let path = &mut *path;
         let result = self.open(id, pid, files, path, buf).and_then(|rel| {
-            self.read(files, buf).map_err(|(slot, fail)| {
+            self.read(files, buf, system).map_err(|(slot, fail)| {
                 self.set_slot_path(path, slot, &rel, pid);
                 fail.at(path)
             })
@@ -735,7 +755,14 @@ impl CgroupSource {
 
     /// Reads every open file of `files` (see [`CgroupSource::sample`] for the order) and `/proc/stat`.
     /// A failure names the file's slot; the caller knows whether it has a path for it.
-    fn read(&self, files: &Files, buf: &mut Vec<u8>) -> Result<Sample, (Slot, Fail)> {
+    /// `system`: a `/proc/stat` reading to use, else one is read and left there
+    /// ([`CgroupSource::sample_batched`]).
+    fn read(
+        &self,
+        files: &Files,
+        buf: &mut Vec<u8>,
+        system: &mut Option<ProcStat>,
+    ) -> Result<Sample, (Slot, Fail)> {
         let v2 = self.version() == Version::V2;
         let cpu = read_slot(files.cpu.as_ref(), buf, End::Short)
             .and_then(|t| {
@@ -748,7 +775,14 @@ impl CgroupSource {
                 .map_err(Fail::Parse)
             })
             .map_err(|f| (Slot::Cpu, f))?;
-        let stat = self.read_proc_stat(buf).map_err(|f| (Slot::ProcStat, f))?;
+        let stat = match *system {
+            Some(stat) => stat,
+            None => {
+                let stat = self.read_proc_stat(buf).map_err(|f| (Slot::ProcStat, f))?;
+                *system = Some(stat);
+                stat
+            }
+        };
         let number = |slot: Slot, file: Option<&File>, buf: &mut Vec<u8>| {
             read_slot(file, buf, End::Short)
                 .and_then(|t| {
@@ -1419,6 +1453,41 @@ mod tests {
                 memory_limit: MEM_PI,
                 ..Sample::default()
             }
+        );
+    }
+
+    /// Issue 18: a batch reads `/proc/stat` once, and each sample is the one `sample` gives.
+    #[test]
+    fn a_batch_shares_one_proc_stat_reading() {
+        let s = source("v2-systemd");
+        let mut buf = Vec::new();
+        let (mut a, mut b) = (Files::default(), Files::default());
+        let mut system = None;
+        let first = s
+            .sample_batched(PIHOLE, 1337, &mut a, &mut buf, &mut system)
+            .unwrap();
+        assert_eq!(first, s.sample(PIHOLE, 1337, &mut buf).unwrap());
+        let read = system.expect("the first sample of a batch reads /proc/stat");
+        assert_eq!(read.system_cpu_ns, first.system_cpu_ns);
+        // A reading left in `system` is what the batch's next samples use.
+        let given = ProcStat {
+            system_cpu_ns: 7,
+            online_cpus: 3,
+        };
+        system = Some(given);
+        let second = s
+            .sample_batched(HASS, 2001, &mut b, &mut buf, &mut system)
+            .unwrap();
+        assert_eq!((second.system_cpu_ns, second.online_cpus), (7, 3));
+        assert_eq!(system, Some(given));
+        let alone = s.sample(HASS, 2001, &mut buf).unwrap();
+        assert_eq!(
+            Sample {
+                system_cpu_ns: alone.system_cpu_ns,
+                online_cpus: alone.online_cpus,
+                ..second
+            },
+            alone
         );
     }
 
