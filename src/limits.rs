@@ -538,3 +538,7 @@ pub const TOKEN_STORE_RETRY_MS: u64 = 10_000;
 /// per sample. At most 1 s, the budget's token bucket depth, so no token is lost between wakes; a
 /// sample is at most this late, and the next visit stays one interval after the due time.
 pub const SAMPLER_BATCH_MS: u64 = 1_000;
+/// The cgroup source reads a container's memory limit file every this many samples (and after a
+/// Docker `update` event, which is how a limit changes); the samples between reuse the last value.
+/// 12 is a minute at the default 5 s interval: a limit written behind Docker's back shows within it.
+pub const CGROUP_LIMIT_REREAD_SAMPLES: u8 = 12;

@@ -86,6 +86,12 @@ pub enum Change {
         /// Full ID.
         id: Id,
     },
+    /// Updated (`docker update`): its memory limit may have changed; the cgroup source reads the
+    /// limit file again at its next sample.
+    Updated {
+        /// Full ID.
+        id: Id,
+    },
 }
 
 impl Change {
@@ -114,6 +120,7 @@ impl Change {
                 })
             }
             "die" | "destroy" | "pause" => Some(Change::Stopped { id }),
+            "update" => Some(Change::Updated { id }),
             _ => None,
         }
     }
@@ -169,6 +176,8 @@ impl Changes {
                 }
             }
             Change::Started { id, .. } => overflow.retain(|s| *s != id),
+            // Dropped: the limit is read again within `CGROUP_LIMIT_REREAD_SAMPLES` samples anyway.
+            Change::Updated { .. } => {}
         }
     }
 
@@ -404,6 +413,12 @@ impl Driver {
                         self.check_shortfall(&mut sink)
                     }
                 }
+                Ev::Change(Change::Updated { id }) => {
+                    if let Some(e) = self.table.find(&id) {
+                        e.files.reread_limit();
+                    }
+                    ControlFlow::Continue(())
+                }
                 Ev::Change(Change::Stopped { id }) => {
                     if self.table.find(&id).is_some() {
                         self.table.remove(&id);
@@ -518,7 +533,14 @@ impl Driver {
             let e = self.table.get(i);
             let id = e.id.clone();
             let result = cg
-                .sample_batched(&id, e.pid, &mut files, buf, &mut system)
+                .sample_batched(
+                    &id,
+                    e.pid,
+                    &mut files,
+                    buf,
+                    &mut system,
+                    e.prev.map(|p| p.memory_limit),
+                )
                 .map_err(Error::Cgroup);
             if buf.capacity() > SAMPLE_BUF_KEEP_BYTES {
                 buf.clear();
@@ -822,6 +844,13 @@ mod tests {
             format!(r#"{{"Type":"container","Action":"restart","Actor":{{"ID":"{id}"}}}}"#);
         assert!(
             matches!(event(&restart_without_name), Some(Change::Started { name, .. }) if name.is_empty())
+        );
+        let update = format!(r#"{{"Type":"container","Action":"update","Actor":{{"ID":"{id}"}}}}"#);
+        assert_eq!(
+            event(&update),
+            Some(Change::Updated {
+                id: Id::try_from(id.as_str()).unwrap()
+            })
         );
         for other in [
             format!(r#"{{"Type":"container","Action":"exec_create: sh","Actor":{{"ID":"{id}"}}}}"#),

@@ -115,7 +115,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::limits::CONTAINER_ID_MAX_BYTES;
+use crate::limits::{CGROUP_LIMIT_REREAD_SAMPLES, CONTAINER_ID_MAX_BYTES};
 use crate::procfs::{
     self, decimal, fields, lines, number, pread_capped, read_capped, set_path, End,
 };
@@ -572,6 +572,13 @@ impl CgroupSource {
     /// batch; a batch of samples taken back to back spans a few milliseconds, below the 10 ms tick of
     /// the counters `/proc/stat` holds, so CPU % is as before. A `/proc/stat` that fails is read again
     /// by the next sample.
+    ///
+    /// `known_limit` is the container's previous reading's `memory_limit` (`None`: there is none).
+    /// The memory limit file is read when the files are opened and then every
+    /// [`CGROUP_LIMIT_REREAD_SAMPLES`]th sample, or at the next sample after [`Files::reread_limit`]
+    /// (the sampler calls it on Docker's `update` event, which `docker update --memory` sends);
+    /// the samples between use `known_limit`. Why: a limit changes only through an update, and the
+    /// file is one of a sample's seven reads.
     pub fn sample_batched(
         &self,
         id: &str,
@@ -579,8 +586,10 @@ impl CgroupSource {
         files: &mut Files,
         buf: &mut Vec<u8>,
         system: &mut Option<ProcStat>,
+        known_limit: Option<u64>,
     ) -> Result<Sample, Error> {
-        self.take(id, pid, files, true, buf, system)
+        let limit = known_limit.filter(|_| files.is_open() && files.pid == pid);
+        self.take_limit(id, pid, files, true, buf, system, limit)
     }
 
     fn take(
@@ -592,6 +601,21 @@ impl CgroupSource {
         buf: &mut Vec<u8>,
         system: &mut Option<ProcStat>,
     ) -> Result<Sample, Error> {
+        self.take_limit(id, pid, files, keep, buf, system, None)
+    }
+
+    /// [`CgroupSource::take`] with the limit to use while the kept files' `limit_left` runs.
+    #[allow(clippy::too_many_arguments)]
+    fn take_limit(
+        &self,
+        id: &str,
+        pid: u32,
+        files: &mut Files,
+        keep: bool,
+        buf: &mut Vec<u8>,
+        system: &mut Option<ProcStat>,
+        known_limit: Option<u64>,
+    ) -> Result<Sample, Error> {
         if let Err(e) = check_id(id) {
             *files = Files::default();
             return Err(e);
@@ -601,7 +625,7 @@ impl CgroupSource {
             return Err(Error::NotRunning);
         }
         if files.is_open() && files.pid == pid {
-            if let Ok(sample) = self.read(files, buf, system) {
+            if let Ok(sample) = self.read(files, buf, system, known_limit) {
                 return Ok(sample);
             }
             // Stale (the cgroup was removed) or unreadable: start over from the paths below.
@@ -611,7 +635,7 @@ impl CgroupSource {
         let mut path = self.path.borrow_mut();
         let path = &mut *path;
         let result = self.open(id, pid, files, path, buf).and_then(|rel| {
-            self.read(files, buf, system).map_err(|(slot, fail)| {
+            self.read(files, buf, system, None).map_err(|(slot, fail)| {
                 self.set_slot_path(path, slot, &rel, pid);
                 fail.at(path)
             })
@@ -757,11 +781,14 @@ impl CgroupSource {
     /// A failure names the file's slot; the caller knows whether it has a path for it.
     /// `system`: a `/proc/stat` reading to use, else one is read and left there
     /// ([`CgroupSource::sample_batched`]).
+    /// `known_limit`: the memory limit to use instead of reading its file, while the files'
+    /// `limit_left` has not run out ([`CgroupSource::sample_batched`]).
     fn read(
         &self,
         files: &Files,
         buf: &mut Vec<u8>,
         system: &mut Option<ProcStat>,
+        known_limit: Option<u64>,
     ) -> Result<Sample, (Slot, Fail)> {
         let v2 = self.version() == Version::V2;
         let cpu = read_slot(files.cpu.as_ref(), buf, End::Short)
@@ -798,7 +825,17 @@ impl CgroupSource {
                 .map_err(|f| (slot, f))
         };
         let usage = number(Slot::Usage, files.usage.as_ref(), buf)?;
-        let limit = number(Slot::Limit, files.limit.as_ref(), buf)?;
+        let limit = match known_limit {
+            Some(limit) if files.limit_left.get() > 0 => {
+                files.limit_left.set(files.limit_left.get() - 1);
+                limit
+            }
+            _ => {
+                let limit = number(Slot::Limit, files.limit.as_ref(), buf)?;
+                files.limit_left.set(CGROUP_LIMIT_REREAD_SAMPLES - 1);
+                limit
+            }
+        };
         let mem_stat = read_slot(files.stat.as_ref(), buf, End::Short)
             .and_then(|t| parse_memory_stat(t.ok_or(Fail::Closed)?).map_err(Fail::Parse))
             .map_err(|f| (Slot::Stat, f))?;
@@ -1464,7 +1501,7 @@ mod tests {
         let (mut a, mut b) = (Files::default(), Files::default());
         let mut system = None;
         let first = s
-            .sample_batched(PIHOLE, 1337, &mut a, &mut buf, &mut system)
+            .sample_batched(PIHOLE, 1337, &mut a, &mut buf, &mut system, None)
             .unwrap();
         assert_eq!(first, s.sample(PIHOLE, 1337, &mut buf).unwrap());
         let read = system.expect("the first sample of a batch reads /proc/stat");
@@ -1476,7 +1513,7 @@ mod tests {
         };
         system = Some(given);
         let second = s
-            .sample_batched(HASS, 2001, &mut b, &mut buf, &mut system)
+            .sample_batched(HASS, 2001, &mut b, &mut buf, &mut system, None)
             .unwrap();
         assert_eq!((second.system_cpu_ns, second.online_cpus), (7, 3));
         assert_eq!(system, Some(given));
@@ -1489,6 +1526,35 @@ mod tests {
             },
             alone
         );
+    }
+
+    /// Issue 18: the limit file is read on open, then every `CGROUP_LIMIT_REREAD_SAMPLES`th sample
+    /// and after `reread_limit`; the samples between take the known limit.
+    #[test]
+    fn the_limit_is_read_on_open_periodically_and_after_an_update() {
+        let s = source("v2-systemd");
+        let mut buf = Vec::new();
+        let mut files = Files::default();
+        let real = 268_435_456;
+        let mut limit = |files: &mut Files, known| {
+            s.sample_batched(PIHOLE, 1337, files, &mut buf, &mut None, Some(known))
+                .unwrap()
+                .memory_limit
+        };
+        // Not open yet: the file, whatever the caller knows.
+        assert_eq!(limit(&mut files, 5), real);
+        for _ in 1..CGROUP_LIMIT_REREAD_SAMPLES {
+            assert_eq!(limit(&mut files, 5), 5);
+        }
+        assert_eq!(limit(&mut files, 5), real);
+        assert_eq!(limit(&mut files, 5), 5);
+        files.reread_limit();
+        assert_eq!(limit(&mut files, 5), real);
+        // No previous reading: the file.
+        let sample = s
+            .sample_batched(PIHOLE, 1337, &mut files, &mut buf, &mut None, None)
+            .unwrap();
+        assert_eq!(sample.memory_limit, real);
     }
 
     #[test]
