@@ -129,6 +129,11 @@ use crate::stats::Sample;
 /// to the largest file actually read (about 2 KiB on a Pi).
 pub const FILE_MAX_BYTES: usize = 64 * 1024;
 
+/// The longest record of `net/dev` (`dev_seq_printf_stats`: a name of at most 15 bytes, 16 counters
+/// of at most 20 digits, their separators and the newline: 353 bytes; the two header lines together
+/// are about 200), with a margin: a read that leaves this much of a page free reached the end.
+pub const NET_DEV_RECORD_MAX_BYTES: usize = 512;
+
 /// Clock ticks per second of `/proc/stat` (`USER_HZ`, what `sysconf(_SC_CLK_TCK)` returns). It is 100 on
 /// every Linux architecture we build for (x86_64, aarch64, armv7: `include/asm-generic/param.h`; only alpha
 /// and ia64 ever differed), whatever the kernel's internal `HZ`. Docker hard-codes the same 100
@@ -858,8 +863,16 @@ impl CgroupSource {
             Some(file) => number(Slot::Pids, Some(file), buf)?,
             None => 0,
         };
-        // net/dev has a record per interface, which the kernel hands out a page at a time.
-        let net = match read_slot(files.net.as_ref(), buf, End::Eof).map_err(|f| (Slot::Net, f))? {
+        // net/dev has a record per interface, which the kernel hands out a page at a time: a short
+        // read with room for another record is the whole file (one `pread` for a container's few
+        // interfaces), else it is read on to its end.
+        let net = match read_slot(
+            files.net.as_ref(),
+            buf,
+            End::Records(NET_DEV_RECORD_MAX_BYTES),
+        )
+        .map_err(|f| (Slot::Net, f))?
+        {
             Some(t) => docker_net(t).map_err(|w| (Slot::Net, Fail::Parse(w)))?,
             None => Net::default(),
         };
