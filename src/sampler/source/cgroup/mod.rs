@@ -20,6 +20,9 @@
 //! the caller owns (the sampler's table row), and re-reads them with `pread` from offset 0: a warm sample
 //! opens, closes and looks up nothing. `/proc/stat` is opened once, at [`CgroupSource::detect`]. The
 //! `files` module says what that costs and how the count of open descriptors is bounded.
+//! [`CgroupSource::sample_batched`] is the sampler's way in: one `/proc/stat` reading serves a batch
+//! of samples, and the memory limit file is read on open, every [`CGROUP_LIMIT_REREAD_SAMPLES`]th
+//! sample and after a Docker `update` event rather than at every sample.
 //!
 //! # Where each field comes from, and what Docker does
 //!
