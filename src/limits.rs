@@ -538,6 +538,10 @@ pub const TOKEN_STORE_RETRY_MS: u64 = 10_000;
 /// per sample. At most 1 s, the budget's token bucket depth, so no token is lost between wakes; a
 /// sample is at most this late, and the next visit stays one interval after the due time.
 pub const SAMPLER_BATCH_MS: u64 = 1_000;
+/// Within a batch, the sampler lets the socket writers run after this many samples: the frames
+/// queued meanwhile fit the outbox's spare buffers (`OUTBOX_SPARE_MAX`) and about one 4 KiB write,
+/// so a batch adds no heap and still costs one write per several frames.
+pub const SAMPLER_BATCH_YIELD_COUNT: usize = 8;
 /// The cgroup source reads a container's memory limit file every this many samples (and after a
 /// Docker `update` event, which is how a limit changes); the samples between reuse the last value.
 /// 12 is a minute at the default 5 s interval: a limit written behind Docker's back shows within it.

@@ -35,8 +35,8 @@ use super::Error;
 use crate::docker::types::{ContainerSummary, Event};
 use crate::docker::Client;
 use crate::limits::{
-    CALL_TIMEOUT_MS, CONTAINER_ID_MAX_BYTES, SAMPLER_BATCH_MS, SAMPLER_CHANGES_MAX_COUNT,
-    SAMPLER_RELIST_INTERVAL_MS, SAMPLE_BUF_KEEP_BYTES,
+    CALL_TIMEOUT_MS, CONTAINER_ID_MAX_BYTES, SAMPLER_BATCH_MS, SAMPLER_BATCH_YIELD_COUNT,
+    SAMPLER_CHANGES_MAX_COUNT, SAMPLER_RELIST_INTERVAL_MS, SAMPLE_BUF_KEEP_BYTES,
 };
 use crate::stats::{self, Computed, Sample};
 use async_io::Timer;
@@ -505,7 +505,14 @@ impl Driver {
             return (ControlFlow::Continue(()), self.next_relist);
         };
         let mut system = None;
+        let mut taken = 0usize;
         loop {
+            // Let the writers send what this batch has queued so far: the outbox and the ingest
+            // queue then hold a few frames at a time (their spare buffers), not a whole batch.
+            if taken > 0 && taken % SAMPLER_BATCH_YIELD_COUNT == 0 {
+                smol::future::yield_now().await;
+            }
+            taken += 1;
             let mut wake_at = self.next_relist;
             let mut sooner = |t: Instant| wake_at = Some(wake_at.map_or(t, |w| w.min(t)));
             match self.table.next_due() {
