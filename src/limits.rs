@@ -539,3 +539,19 @@ pub const SELF_UPDATE_LOCK_MAX_BYTES: usize = 4 * 1024;
 /// this often until it succeeds: a small file, so retrying costs nothing, and a fixed disk is
 /// caught within seconds.
 pub const TOKEN_STORE_RETRY_MS: u64 = 10_000;
+
+// ---- Cheap cgroup samples (issue 18) -----------------------------------------------------------------
+
+/// The cgroup source takes every sample that falls due within this window in one wake (the interval
+/// when shorter): one timer, one `/proc/stat` read and one run of socket writes per batch instead of
+/// per sample. At most 1 s, the budget's token bucket depth, so no token is lost between wakes; a
+/// sample is at most this late, and the next visit stays one interval after the due time.
+pub const SAMPLER_BATCH_MS: u64 = 1_000;
+/// Within a batch, the sampler lets the socket writers run after this many samples: the frames
+/// queued meanwhile fit the outbox's spare buffers (`OUTBOX_SPARE_MAX`) and about one 4 KiB write,
+/// so a batch adds no heap and still costs one write per several frames.
+pub const SAMPLER_BATCH_YIELD_COUNT: usize = 8;
+/// The cgroup source reads a container's memory limit file every this many samples (and after a
+/// Docker `update` event, which is how a limit changes); the samples between reuse the last value.
+/// 12 is a minute at the default 5 s interval: a limit written behind Docker's back shows within it.
+pub const CGROUP_LIMIT_REREAD_SAMPLES: u8 = 12;

@@ -27,6 +27,9 @@ pub const OUTBOX_STATS_MAX: usize = 128;
 
 /// Sent frames' buffers kept for the next frames, so steady-state stats and events allocate nothing.
 pub const OUTBOX_SPARE_MAX: usize = 16;
+/// Small frames written in one write at most (issue 18): a batch of stats goes out a few frames per
+/// system call. Bounded so the frames held until their write is done stay a short list.
+pub const OUTBOX_WRITE_BATCH_COUNT: usize = 16;
 /// Largest buffer kept for reuse: stats (about 410 bytes), host stats and most events fit; a large
 /// reply's buffer is freed rather than held.
 pub const OUTBOX_SPARE_BYTES: usize = 2 * 1024;

@@ -54,7 +54,17 @@ pub enum End {
     /// reader asked for. Wrong for files of many records (`net/dev`, one per interface), which a read
     /// returns one page at a time.
     Short,
+    /// A read that returns fewer bytes than asked for, with room left beside them in a 4 KiB page for
+    /// a record of at most this many bytes. Right for `seq_file` files of many records (`net/dev`):
+    /// `seq_read_iter` fills its buffer (a page at least, 4 KiB on every Linux architecture) with
+    /// whole records and stops early only when the next record does not fit or there is none; so a
+    /// short read that leaves room for the longest record was stopped by the end of the file. Saves
+    /// [`End::Eof`]'s extra system call on the usual small file; a longer one is read on to its end.
+    Records(usize),
 }
+
+/// The smallest page size of Linux (the `seq_file` buffer is at least one page): see [`End::Records`].
+const SEQ_PAGE_MIN_BYTES: usize = 4096;
 
 /// Reads `file` from offset 0 (`pread`, so a file kept open is re-read without seeking or reopening) into
 /// `buf`, at most `cap` bytes. Returns the bytes read and whether that is the whole file (`false`: the
@@ -87,7 +97,14 @@ pub fn pread_capped<'b>(
             Ok(0) => break,
             Ok(k) => {
                 n += k;
-                if end == End::Short && k < want {
+                let ended = match end {
+                    End::Eof => false,
+                    End::Short => k < want,
+                    End::Records(record_max) => {
+                        k < want && k.saturating_add(record_max) <= SEQ_PAGE_MIN_BYTES
+                    }
+                };
+                if ended {
                     break;
                 }
             }
@@ -499,7 +516,7 @@ mod tests {
         std::fs::write(&path, &long).unwrap();
         let file = File::open(&path).unwrap();
         let mut buf = Vec::new();
-        for end in [End::Eof, End::Short] {
+        for end in [End::Eof, End::Short, End::Records(512)] {
             // Grows past the first size, twice over the same descriptor.
             for _ in 0..2 {
                 let (text, whole) = pread_capped(&file, &mut buf, 8192, end).unwrap();
@@ -517,6 +534,25 @@ mod tests {
         let (text, whole) = pread_capped(&file, &mut buf, 8192, End::Short).unwrap();
         assert_eq!((text, whole), (&b"42\n"[..], true));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `End::Records` on a real `seq_file` of many records: the same interfaces as reading to the end.
+    #[test]
+    fn records_end_reads_a_whole_net_dev() {
+        let Ok(file) = File::open("/proc/self/net/dev") else {
+            return; // No procfs here: nothing to compare.
+        };
+        let names = |end| {
+            let mut buf = Vec::new();
+            let (text, whole) = pread_capped(&file, &mut buf, 64 * 1024, end).unwrap();
+            assert!(whole);
+            text.split(|b| *b == b'\n')
+                .filter_map(|l| l.iter().position(|b| *b == b':').map(|i| l[..i].to_vec()))
+                .collect::<Vec<_>>()
+        };
+        let all = names(End::Eof);
+        assert!(!all.is_empty());
+        assert_eq!(names(End::Records(512)), all);
     }
 
     #[test]

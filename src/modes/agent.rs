@@ -29,10 +29,12 @@ use crate::limits::{
     FACTS_RETRY_MAX_MS, HOST_STATS_INTERVAL_MS, LARGE_REPLIES_AT_ONCE_COUNT, TEXT_RELEASE_EVERY_S,
     TEXT_RELEASE_FIRST_S, TOKEN_STORE_RETRY_MS,
 };
-use crate::outbox::{Class, Outbox, COMMANDS_IN_FLIGHT_MAX, OUTBOX_SPARE_BYTES};
+use crate::outbox::{
+    Class, Outbox, COMMANDS_IN_FLIGHT_MAX, OUTBOX_SPARE_BYTES, OUTBOX_WRITE_BATCH_COUNT,
+};
 use crate::sampler::driver::{Change, Changes, Driver, Report};
 use crate::sampler::source::Source;
-use crate::ws::conn::{Conn, Incoming as WsIncoming, Transport};
+use crate::ws::conn::{Conn, Incoming as WsIncoming, Transport, WS_WRITE_BUF_BYTES};
 use crate::{identity, rfc3339, tls};
 use async_io::Timer;
 use serde_json::value::RawValue;
@@ -430,21 +432,39 @@ async fn or_signal<T>(
     smol::future::or(fut, stop).await
 }
 
-/// Writes everything queued in the outbox (replies, then events, then stats).
+/// Writes everything queued in the outbox (replies, then events, then stats). Small frames go out
+/// several to a write (`Conn::queue_text`, at most `OUTBOX_WRITE_BATCH_COUNT`; issue 18: a batch of
+/// stats costs a write per few frames, not one per frame); a frame goes back to the outbox's spares
+/// only once its write is done, and to the front of its queue when the write fails.
 async fn write_outbox(shared: &Shared, ws: Option<&mut Conn<Transport>>) -> Result<(), SessionIo> {
     let Some(ws) = ws else { return Ok(()) };
+    let mut held = Held::new();
     loop {
         let next = shared.outbox.borrow_mut().pop();
         let Some((class, mut frame)) = next else {
             break;
         };
-        if let Err(e) = timed(DOCKMON_WRITE_TIMEOUT_MS, ws.send_text(&mut frame)).await {
-            // A reply that could not be written goes back to the front of its queue.
-            shared.outbox.borrow_mut().requeue(class, frame);
+        if held.is_full() || !ws.fits_queued(frame.len()) {
+            flush_held(shared, ws, &mut held).await?;
+        }
+        if frame.len() > WS_WRITE_BUF_BYTES {
+            if let Err(e) = timed(DOCKMON_WRITE_TIMEOUT_MS, ws.send_text(&mut frame)).await {
+                shared.outbox.borrow_mut().requeue(class, frame);
+                return Err(e);
+            }
+            shared.outbox.borrow_mut().recycle(frame);
+            continue;
+        }
+        // Fits (checked above): copied into the write buffer, nothing written yet.
+        let queued = timed(DOCKMON_WRITE_TIMEOUT_MS, ws.queue_text(&mut frame)).await;
+        // Cannot fail: `held` was emptied above when full.
+        let _ = held.push((class, frame));
+        if let Err(e) = queued {
+            requeue_held(shared, &mut held);
             return Err(e);
         }
-        shared.outbox.borrow_mut().recycle(frame);
     }
+    flush_held(shared, ws, &mut held).await?;
     shared.wrote();
     if let Some((events, stats)) = shared.outbox.borrow_mut().take_drop_report() {
         log::warn!(
@@ -452,6 +472,35 @@ async fn write_outbox(shared: &Shared, ws: Option<&mut Conn<Transport>>) -> Resu
         );
     }
     Ok(())
+}
+
+/// Frames queued on the connection and not yet written.
+type Held = heapless::Vec<(Class, Vec<u8>), OUTBOX_WRITE_BATCH_COUNT>;
+
+/// Writes the frames queued on the connection; their buffers go back to the outbox's spares.
+async fn flush_held(
+    shared: &Shared,
+    ws: &mut Conn<Transport>,
+    held: &mut Held,
+) -> Result<(), SessionIo> {
+    if let Err(e) = timed(DOCKMON_WRITE_TIMEOUT_MS, ws.flush_queued()).await {
+        requeue_held(shared, held);
+        return Err(e);
+    }
+    let mut outbox = shared.outbox.borrow_mut();
+    for (_, frame) in held.drain(..) {
+        outbox.recycle(frame);
+    }
+    Ok(())
+}
+
+/// Frames whose write failed go back to the front of their queues, in their order (a reply is never
+/// lost to a failed write).
+fn requeue_held(shared: &Shared, held: &mut Held) {
+    let mut outbox = shared.outbox.borrow_mut();
+    while let Some((class, frame)) = held.pop() {
+        outbox.requeue(class, frame);
+    }
 }
 
 /// Queues one request and makes sure a worker runs it (issue 11 D2). At most

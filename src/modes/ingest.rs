@@ -263,14 +263,26 @@ async fn connect_and_send(
             })
         };
         match smol::future::or(next, read).await {
-            Ev::Frame(mut frame) => {
-                let write = async { Some(ws.send_text(&mut frame).await) };
+            Ev::Frame(frame) => {
+                // Every sample queued meanwhile goes out with this one, a few to a write (issue
+                // 18: a batch of stats costs a write per few frames, not one per frame).
+                let write = async {
+                    let mut next = Some(frame);
+                    while let Some(mut frame) = next {
+                        if let Err(e) = ws.queue_text(&mut frame).await {
+                            return Some(Err(e));
+                        }
+                        recycle(frame);
+                        next = rx.try_recv().ok();
+                    }
+                    Some(ws.flush_queued().await)
+                };
                 let timeout = async {
                     Timer::after(Duration::from_millis(INGEST_WRITE_TIMEOUT_MS)).await;
                     None
                 };
                 match smol::future::or(write, timeout).await {
-                    Some(Ok(())) => recycle(frame),
+                    Some(Ok(())) => {}
                     Some(Err(e)) => return Failure::Other(format!("write failed: {e}")),
                     None => {
                         return Failure::Other(format!(

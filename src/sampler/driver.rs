@@ -13,6 +13,15 @@
 //! the next due time, token, finished job, container change or re-list. Container IDs travel in fixed
 //! strings, so a warm sample allocates nothing here (the Docker client's request still does).
 //!
+//! The cgroup source runs no workers (issue 18): its samples are local file reads of a few tens of
+//! microseconds, so the loop takes them itself, in batches: every container due at a wake that the
+//! budget has a token for, back to back, sharing one `/proc/stat` reading, and then sleeps at least
+//! [`SAMPLER_BATCH_MS`] (the interval when shorter). Per sample that saves the job and result
+//! channels, a worker's wake, a timer and the write of one frame at a time: what made a sample cost
+//! 0.28 ms of CPU where reading its files costs a fraction of that (bench/README.md). The budget is
+//! spent the same way (a token per sample, one slot at a time), so calls per second, calls in flight
+//! and round robin mean what they mean for the Docker source, whose path is unchanged.
+//!
 //! What it reports ([`Report`]), and must not do: it never logs above `debug!`. Shortfall, a full
 //! table and a failing re-list are reported once per state change, for the mode to log or show.
 //!
@@ -26,8 +35,8 @@ use super::Error;
 use crate::docker::types::{ContainerSummary, Event};
 use crate::docker::Client;
 use crate::limits::{
-    CALL_TIMEOUT_MS, CONTAINER_ID_MAX_BYTES, SAMPLER_CHANGES_MAX_COUNT, SAMPLER_RELIST_INTERVAL_MS,
-    SAMPLE_BUF_KEEP_BYTES,
+    CALL_TIMEOUT_MS, CONTAINER_ID_MAX_BYTES, SAMPLER_BATCH_MS, SAMPLER_BATCH_YIELD_COUNT,
+    SAMPLER_CHANGES_MAX_COUNT, SAMPLER_RELIST_INTERVAL_MS, SAMPLE_BUF_KEEP_BYTES,
 };
 use crate::stats::{self, Computed, Sample};
 use async_io::Timer;
@@ -77,6 +86,12 @@ pub enum Change {
         /// Full ID.
         id: Id,
     },
+    /// Updated (`docker update`): its memory limit may have changed; the cgroup source reads the
+    /// limit file again at its next sample.
+    Updated {
+        /// Full ID.
+        id: Id,
+    },
 }
 
 impl Change {
@@ -105,6 +120,7 @@ impl Change {
                 })
             }
             "die" | "destroy" | "pause" => Some(Change::Stopped { id }),
+            "update" => Some(Change::Updated { id }),
             _ => None,
         }
     }
@@ -160,6 +176,8 @@ impl Changes {
                 }
             }
             Change::Started { id, .. } => overflow.retain(|s| *s != id),
+            // Dropped: the limit is read again within `CGROUP_LIMIT_REREAD_SAMPLES` samples anyway.
+            Change::Updated { .. } => {}
         }
     }
 
@@ -314,11 +332,15 @@ impl Driver {
         changes: Option<&Changes>,
         mut sink: impl FnMut(Report<'_>) -> ControlFlow<()>,
     ) {
+        // The cgroup source samples in the loop itself, in batches (module doc): no workers.
+        let batched = matches!(&*self.source, Source::Cgroup(_));
         let slots = self.settings.in_flight.max(1);
         let (jobs_tx, jobs_rx) = smol::channel::bounded::<Job>(slots);
         let (done_tx, done_rx) = smol::channel::bounded::<Done>(slots);
+        let workers = if batched { 0 } else { slots };
+        let mut buf = Vec::new();
         // Dropped (cancelled) when `run` returns.
-        let _workers: Vec<smol::Task<()>> = (0..slots)
+        let _workers: Vec<smol::Task<()>> = (0..workers)
             .map(|_| {
                 ex.spawn(work(
                     self.client.clone(),
@@ -338,7 +360,16 @@ impl Driver {
             {
                 return;
             }
-            let wake_at = self.start_due(now, &jobs_tx);
+            let wake_at = if batched {
+                let (flow, wake_at) = self.sample_due(now, &mut buf, &mut sink).await;
+                if flow.is_break() {
+                    return;
+                }
+                // Not again before the batch window is over: what falls due meanwhile waits for it.
+                wake_at.map(|t| t.max(now + self.batch_window()))
+            } else {
+                self.start_due(now, &jobs_tx)
+            };
             enum Ev {
                 Done(Done),
                 Change(Change),
@@ -381,6 +412,12 @@ impl Driver {
                     } else {
                         self.check_shortfall(&mut sink)
                     }
+                }
+                Ev::Change(Change::Updated { id }) => {
+                    if let Some(e) = self.table.find(&id) {
+                        e.files.reread_limit();
+                    }
+                    ControlFlow::Continue(())
                 }
                 Ev::Change(Change::Stopped { id }) => {
                     if self.table.find(&id).is_some() {
@@ -442,6 +479,86 @@ impl Driver {
             }
         }
         wake_at
+    }
+
+    /// The cgroup source's batch window: samples due within it are taken in one wake,
+    /// [`SAMPLER_BATCH_MS`] or the interval when shorter (each container is still visited once per
+    /// interval). At most one second, the token bucket's depth, so no token is lost between wakes.
+    fn batch_window(&self) -> Duration {
+        Duration::from_millis(SAMPLER_BATCH_MS).min(self.settings.interval)
+    }
+
+    /// [`Driver::start_due`] for the cgroup source: takes every due container the budget allows now,
+    /// one after the other in this task (local file reads, a few tens of microseconds each), and
+    /// reports each reading as it is taken. The budget is spent as for the Docker source: a token per
+    /// sample and one slot, given back when the sample is done, so at most one sample runs at once
+    /// and at most `calls_per_sec` are taken per second. `/proc/stat` is read once per batch
+    /// ([`CgroupSource::sample_batched`](super::source::cgroup::CgroupSource::sample_batched)).
+    async fn sample_due(
+        &mut self,
+        now: Instant,
+        buf: &mut Vec<u8>,
+        sink: &mut impl FnMut(Report<'_>) -> ControlFlow<()>,
+    ) -> (ControlFlow<()>, Option<Instant>) {
+        let source = self.source.clone();
+        let Source::Cgroup(cg) = &*source else {
+            return (ControlFlow::Continue(()), self.next_relist);
+        };
+        let mut system = None;
+        let mut taken = 0usize;
+        loop {
+            // Let the writers send what this batch has queued so far: the outbox and the ingest
+            // queue then hold a few frames at a time (their spare buffers), not a whole batch.
+            if taken > 0 && taken % SAMPLER_BATCH_YIELD_COUNT == 0 {
+                smol::future::yield_now().await;
+            }
+            taken += 1;
+            let mut wake_at = self.next_relist;
+            let mut sooner = |t: Instant| wake_at = Some(wake_at.map_or(t, |w| w.min(t)));
+            match self.table.next_due() {
+                None => return (ControlFlow::Continue(()), wake_at),
+                Some(due) if due > now => {
+                    sooner(due);
+                    return (ControlFlow::Continue(()), wake_at);
+                }
+                Some(_) => {}
+            }
+            match self.budget.try_start(now) {
+                // Cannot happen: a batch holds one slot at a time and gives it back below.
+                Err(Wait::InFlight) => return (ControlFlow::Continue(()), wake_at),
+                Err(Wait::Until(t)) => {
+                    sooner(t);
+                    return (ControlFlow::Continue(()), wake_at);
+                }
+                Ok(()) => {}
+            }
+            let Some(i) = self.table.take_due(now) else {
+                self.budget.finish();
+                return (ControlFlow::Continue(()), wake_at);
+            };
+            let mut files = self.table.take_files(i);
+            let e = self.table.get(i);
+            let id = e.id.clone();
+            let result = cg
+                .sample_batched(
+                    &id,
+                    e.pid,
+                    &mut files,
+                    buf,
+                    &mut system,
+                    e.prev.map(|p| p.memory_limit),
+                )
+                .map_err(Error::Cgroup);
+            if buf.capacity() > SAMPLE_BUF_KEEP_BYTES {
+                buf.clear();
+                buf.shrink_to(SAMPLE_BUF_KEEP_BYTES);
+            }
+            let done = Done { id, result, files };
+            let flow = self.finished(done, now, sink).await;
+            if flow.is_break() {
+                return (flow, None);
+            }
+        }
     }
 
     /// Records a finished job and reports it.
@@ -734,6 +851,13 @@ mod tests {
             format!(r#"{{"Type":"container","Action":"restart","Actor":{{"ID":"{id}"}}}}"#);
         assert!(
             matches!(event(&restart_without_name), Some(Change::Started { name, .. }) if name.is_empty())
+        );
+        let update = format!(r#"{{"Type":"container","Action":"update","Actor":{{"ID":"{id}"}}}}"#);
+        assert_eq!(
+            event(&update),
+            Some(Change::Updated {
+                id: Id::try_from(id.as_str()).unwrap()
+            })
         );
         for other in [
             format!(r#"{{"Type":"container","Action":"exec_create: sh","Actor":{{"ID":"{id}"}}}}"#),

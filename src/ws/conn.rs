@@ -392,6 +392,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// (the container list) is never held twice. A small one is copied behind its header in the
     /// connection's write buffer and goes out in one write.
     pub async fn send_text(&mut self, text: &mut [u8]) -> Result<(), Error> {
+        self.flush_queued().await?;
         let mask = self.next_mask();
         let mut header = [0u8; WS_FRAME_HEADER_MAX_BYTES];
         let n = frame::emit_header(&mut header, Opcode::Text, true, text.len(), mask);
@@ -413,6 +414,55 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         Ok(())
     }
 
+    /// Queues one text message as a single frame behind those already queued, to go out with them in
+    /// one write ([`Conn::flush_queued`]): a run of small frames (a batch of stats) costs one system
+    /// call per [`WS_WRITE_BUF_BYTES`] instead of one per frame (issue 18). The frame is copied (and
+    /// masked) into the connection's write buffer, so `text` is untouched and free once this returns;
+    /// what is queued already is written first when this one does not fit beside it, and a payload
+    /// larger than the buffer is sent at once ([`Conn::send_text`]). Every other send writes what is
+    /// queued first, so frames leave in the order they were given. Call [`Conn::flush_queued`] when
+    /// the run ends.
+    pub async fn queue_text(&mut self, text: &mut [u8]) -> Result<(), Error> {
+        if text.len() > WS_WRITE_BUF_BYTES {
+            return self.send_text(text).await;
+        }
+        if !self.fits_queued(text.len()) {
+            self.flush_queued().await?;
+        }
+        let mask = self.next_mask();
+        let mut header = [0u8; WS_FRAME_HEADER_MAX_BYTES];
+        let n = frame::emit_header(&mut header, Opcode::Text, true, text.len(), mask);
+        self.wbuf.extend_from_slice(&header[..n]);
+        let at = self.wbuf.len();
+        self.wbuf.extend_from_slice(text);
+        frame::apply_mask(&mut self.wbuf[at..], mask, 0);
+        Ok(())
+    }
+
+    /// Whether a text payload of `len` bytes fits in the write buffer beside what is queued (so
+    /// [`Conn::queue_text`] writes nothing).
+    pub fn fits_queued(&self, len: usize) -> bool {
+        len <= WS_WRITE_BUF_BYTES
+            && self.wbuf.len() + WS_FRAME_HEADER_MAX_BYTES + len
+                <= WS_FRAME_HEADER_MAX_BYTES + WS_WRITE_BUF_BYTES
+    }
+
+    /// Writes the frames [`Conn::queue_text`] queued, in one write (nothing when none are queued).
+    pub async fn flush_queued(&mut self) -> Result<(), Error> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        // Taken out while written: a write that fails or is cancelled (a timeout) leaves nothing
+        // queued, so no frame can go out twice or behind a partial one.
+        let mut queued = core::mem::take(&mut self.wbuf);
+        let result = self.io.write_all(&queued).await;
+        queued.clear();
+        self.wbuf = queued;
+        result?;
+        self.io.flush().await?;
+        Ok(())
+    }
+
     /// Sends a ping with `payload` (at most 125 bytes).
     pub async fn send_ping(&mut self, payload: &[u8]) -> Result<(), Error> {
         self.send_control(Opcode::Ping, payload).await
@@ -420,6 +470,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     /// Sends a close frame (RFC 6455 §5.5.1) and stops sending data.
     pub async fn send_close(&mut self, code: u16, reason: &str) -> Result<(), Error> {
+        self.flush_queued().await?;
         self.closing = true;
         let mask = self.next_mask();
         let mut out = [0u8; WS_CONTROL_FRAME_MAX_BYTES];
@@ -435,6 +486,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     async fn send_control(&mut self, opcode: Opcode, payload: &[u8]) -> Result<(), Error> {
+        self.flush_queued().await?;
         let mask = self.next_mask();
         let mut out = [0u8; WS_CONTROL_FRAME_MAX_BYTES];
         let n = match opcode {
@@ -577,6 +629,44 @@ mod tests {
             assert_eq!(c.io.writes, writes, "len {len}");
             assert!(c.wbuf.capacity() <= WS_FRAME_HEADER_MAX_BYTES + WS_WRITE_BUF_BYTES + 64);
         }
+    }
+
+    /// Issue 18: queued frames go out together, in order, as whole frames, a write per full buffer.
+    #[test]
+    fn queued_frames_go_out_in_one_write_per_buffer_in_order() {
+        let mut c = conn(false);
+        let texts: Vec<Vec<u8>> = (0..20u8).map(|i| vec![b'a' + i; 400]).collect();
+        smol::block_on(async {
+            for t in &texts {
+                let mut t = t.clone();
+                c.queue_text(&mut t).await.unwrap();
+            }
+            // A large frame flushes what is queued before it, keeping the order.
+            let mut big = vec![b'z'; WS_WRITE_BUF_BYTES + 1];
+            c.queue_text(&mut big).await.unwrap();
+            let mut last = b"last".to_vec();
+            c.queue_text(&mut last).await.unwrap();
+            c.flush_queued().await.unwrap();
+            c.flush_queued().await.unwrap();
+        });
+        let mut want = texts.clone();
+        want.push(vec![b'z'; WS_WRITE_BUF_BYTES + 1]);
+        want.push(b"last".to_vec());
+        let mut got = Vec::new();
+        let mut rest = &c.io.written[..];
+        while !rest.is_empty() {
+            let (len, at) = match rest[1] & 0x7F {
+                126 => (usize::from(u16::from_be_bytes([rest[2], rest[3]])), 4),
+                n => (usize::from(n), 2),
+            };
+            got.push(unmask(&rest[..at + 4 + len]));
+            rest = &rest[at + 4 + len..];
+        }
+        assert_eq!(got, want);
+        // 20 × 406 bytes fill two buffers (10 frames each), then the large frame's two writes and
+        // the last frame's one; the second flush writes nothing.
+        assert_eq!(c.io.writes, 2 + 2 + 1);
+        assert!(c.wbuf.capacity() <= WS_FRAME_HEADER_MAX_BYTES + WS_WRITE_BUF_BYTES + 64);
     }
 
     #[test]

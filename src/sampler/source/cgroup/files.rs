@@ -6,8 +6,8 @@
 //! file is re-read with `pread` from offset 0 ([`crate::procfs::pread_capped`]), which the kernel answers
 //! by rendering the file anew: no path walk, no open, no close.
 //!
-//! What it costs: a few bytes here per container ([`Files`] is 40 bytes: eight 4-byte descriptors and
-//! a PID), and per open file the kernel's `struct file` and `seq_file` with its one-page buffer (about
+//! What it costs: a few bytes here per container ([`Files`] is 40 bytes: eight 4-byte descriptors, a
+//! PID and two counters), and per open file the kernel's `struct file` and `seq_file` with its one-page buffer (about
 //! 4.5 KiB of kernel memory, not in the agent's RSS): about 30 KiB per container, 3 MiB at 100.
 //!
 //! Bound: file descriptors are a per-process resource, so the count of kept descriptors is one
@@ -88,12 +88,21 @@ pub struct Files {
     pub(super) pid: u32,
     /// Descriptors of this set added to the process-wide count (0: not kept, closed after the sample).
     counted: u8,
+    /// Samples left before the memory limit file is read again (0: read it at the next sample); see
+    /// `CgroupSource::sample_batched`. In the padding: the set stays 40 bytes.
+    pub(super) limit_left: core::cell::Cell<u8>,
 }
 
 impl Files {
     /// Whether a set of files is open (for the PID given to `CgroupSource::sample_kept`).
     pub fn is_open(&self) -> bool {
         self.pid != 0
+    }
+
+    /// The container's memory limit may have changed (a Docker `update` event): read the file at the
+    /// next sample.
+    pub fn reread_limit(&self) {
+        self.limit_left.set(0);
     }
 
     /// Open descriptors in this set.

@@ -20,6 +20,9 @@
 //! the caller owns (the sampler's table row), and re-reads them with `pread` from offset 0: a warm sample
 //! opens, closes and looks up nothing. `/proc/stat` is opened once, at [`CgroupSource::detect`]. The
 //! `files` module says what that costs and how the count of open descriptors is bounded.
+//! [`CgroupSource::sample_batched`] is the sampler's way in: one `/proc/stat` reading serves a batch
+//! of samples, and the memory limit file is read on open, every [`CGROUP_LIMIT_REREAD_SAMPLES`]th
+//! sample and after a Docker `update` event rather than at every sample.
 //!
 //! # Where each field comes from, and what Docker does
 //!
@@ -115,7 +118,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::limits::CONTAINER_ID_MAX_BYTES;
+use crate::limits::{CGROUP_LIMIT_REREAD_SAMPLES, CONTAINER_ID_MAX_BYTES};
 use crate::procfs::{
     self, decimal, fields, lines, number, pread_capped, read_capped, set_path, End,
 };
@@ -128,6 +131,11 @@ use crate::stats::Sample;
 /// this size and its `cpu` lines (about 70 bytes each) fit for 900 CPUs. The caller's buffer only grows
 /// to the largest file actually read (about 2 KiB on a Pi).
 pub const FILE_MAX_BYTES: usize = 64 * 1024;
+
+/// The longest record of `net/dev` (`dev_seq_printf_stats`: a name of at most 15 bytes, 16 counters
+/// of at most 20 digits, their separators and the newline: 353 bytes; the two header lines together
+/// are about 200), with a margin: a read that leaves this much of a page free reached the end.
+pub const NET_DEV_RECORD_MAX_BYTES: usize = 512;
 
 /// Clock ticks per second of `/proc/stat` (`USER_HZ`, what `sysconf(_SC_CLK_TCK)` returns). It is 100 on
 /// every Linux architecture we build for (x86_64, aarch64, armv7: `include/asm-generic/param.h`; only alpha
@@ -540,7 +548,7 @@ impl CgroupSource {
     /// and read, size or parse errors naming the file.
     pub fn sample(&self, id: &str, pid: u32, buf: &mut Vec<u8>) -> Result<Sample, Error> {
         let mut files = Files::default();
-        self.take(id, pid, &mut files, false, buf)
+        self.take(id, pid, &mut files, false, buf, &mut None)
     }
 
     /// [`CgroupSource::sample`], keeping the container's files open in `files` (empty the first time, then
@@ -561,7 +569,35 @@ impl CgroupSource {
         files: &mut Files,
         buf: &mut Vec<u8>,
     ) -> Result<Sample, Error> {
-        self.take(id, pid, files, true, buf)
+        self.take(id, pid, files, true, buf, &mut None)
+    }
+
+    /// [`CgroupSource::sample_kept`] for one sample of a batch the caller takes at one instant (issue
+    /// 18): `/proc/stat` is read by the first sample of the batch (`system` empty) and its reading,
+    /// left in `system`, serves the batch's other samples. Why: `/proc/stat` is the dearest file a
+    /// sample reads (the kernel sums every CPU's counters and every interrupt for it, whatever part
+    /// is read) and it is the same file for every container. The caller empties `system` before each
+    /// batch; a batch of samples taken back to back spans a few milliseconds, below the 10 ms tick of
+    /// the counters `/proc/stat` holds, so CPU % is as before. A `/proc/stat` that fails is read again
+    /// by the next sample.
+    ///
+    /// `known_limit` is the container's previous reading's `memory_limit` (`None`: there is none).
+    /// The memory limit file is read when the files are opened and then every
+    /// [`CGROUP_LIMIT_REREAD_SAMPLES`]th sample, or at the next sample after [`Files::reread_limit`]
+    /// (the sampler calls it on Docker's `update` event, which `docker update --memory` sends);
+    /// the samples between use `known_limit`. Why: a limit changes only through an update, and the
+    /// file is one of a sample's seven reads.
+    pub fn sample_batched(
+        &self,
+        id: &str,
+        pid: u32,
+        files: &mut Files,
+        buf: &mut Vec<u8>,
+        system: &mut Option<ProcStat>,
+        known_limit: Option<u64>,
+    ) -> Result<Sample, Error> {
+        let limit = known_limit.filter(|_| files.is_open() && files.pid == pid);
+        self.take_limit(id, pid, files, true, buf, system, limit)
     }
 
     fn take(
@@ -571,6 +607,22 @@ impl CgroupSource {
         files: &mut Files,
         keep: bool,
         buf: &mut Vec<u8>,
+        system: &mut Option<ProcStat>,
+    ) -> Result<Sample, Error> {
+        self.take_limit(id, pid, files, keep, buf, system, None)
+    }
+
+    /// [`CgroupSource::take`] with the limit to use while the kept files' `limit_left` runs.
+    #[allow(clippy::too_many_arguments)]
+    fn take_limit(
+        &self,
+        id: &str,
+        pid: u32,
+        files: &mut Files,
+        keep: bool,
+        buf: &mut Vec<u8>,
+        system: &mut Option<ProcStat>,
+        known_limit: Option<u64>,
     ) -> Result<Sample, Error> {
         if let Err(e) = check_id(id) {
             *files = Files::default();
@@ -581,7 +633,7 @@ impl CgroupSource {
             return Err(Error::NotRunning);
         }
         if files.is_open() && files.pid == pid {
-            if let Ok(sample) = self.read(files, buf) {
+            if let Ok(sample) = self.read(files, buf, system, known_limit) {
                 return Ok(sample);
             }
             // Stale (the cgroup was removed) or unreadable: start over from the paths below.
@@ -591,7 +643,7 @@ impl CgroupSource {
         let mut path = self.path.borrow_mut();
         let path = &mut *path;
         let result = self.open(id, pid, files, path, buf).and_then(|rel| {
-            self.read(files, buf).map_err(|(slot, fail)| {
+            self.read(files, buf, system, None).map_err(|(slot, fail)| {
                 self.set_slot_path(path, slot, &rel, pid);
                 fail.at(path)
             })
@@ -735,7 +787,17 @@ impl CgroupSource {
 
     /// Reads every open file of `files` (see [`CgroupSource::sample`] for the order) and `/proc/stat`.
     /// A failure names the file's slot; the caller knows whether it has a path for it.
-    fn read(&self, files: &Files, buf: &mut Vec<u8>) -> Result<Sample, (Slot, Fail)> {
+    /// `system`: a `/proc/stat` reading to use, else one is read and left there
+    /// ([`CgroupSource::sample_batched`]).
+    /// `known_limit`: the memory limit to use instead of reading its file, while the files'
+    /// `limit_left` has not run out ([`CgroupSource::sample_batched`]).
+    fn read(
+        &self,
+        files: &Files,
+        buf: &mut Vec<u8>,
+        system: &mut Option<ProcStat>,
+        known_limit: Option<u64>,
+    ) -> Result<Sample, (Slot, Fail)> {
         let v2 = self.version() == Version::V2;
         let cpu = read_slot(files.cpu.as_ref(), buf, End::Short)
             .and_then(|t| {
@@ -748,7 +810,14 @@ impl CgroupSource {
                 .map_err(Fail::Parse)
             })
             .map_err(|f| (Slot::Cpu, f))?;
-        let stat = self.read_proc_stat(buf).map_err(|f| (Slot::ProcStat, f))?;
+        let stat = match *system {
+            Some(stat) => stat,
+            None => {
+                let stat = self.read_proc_stat(buf).map_err(|f| (Slot::ProcStat, f))?;
+                *system = Some(stat);
+                stat
+            }
+        };
         let number = |slot: Slot, file: Option<&File>, buf: &mut Vec<u8>| {
             read_slot(file, buf, End::Short)
                 .and_then(|t| {
@@ -764,7 +833,17 @@ impl CgroupSource {
                 .map_err(|f| (slot, f))
         };
         let usage = number(Slot::Usage, files.usage.as_ref(), buf)?;
-        let limit = number(Slot::Limit, files.limit.as_ref(), buf)?;
+        let limit = match known_limit {
+            Some(limit) if files.limit_left.get() > 0 => {
+                files.limit_left.set(files.limit_left.get() - 1);
+                limit
+            }
+            _ => {
+                let limit = number(Slot::Limit, files.limit.as_ref(), buf)?;
+                files.limit_left.set(CGROUP_LIMIT_REREAD_SAMPLES - 1);
+                limit
+            }
+        };
         let mem_stat = read_slot(files.stat.as_ref(), buf, End::Short)
             .and_then(|t| parse_memory_stat(t.ok_or(Fail::Closed)?).map_err(Fail::Parse))
             .map_err(|f| (Slot::Stat, f))?;
@@ -787,8 +866,16 @@ impl CgroupSource {
             Some(file) => number(Slot::Pids, Some(file), buf)?,
             None => 0,
         };
-        // net/dev has a record per interface, which the kernel hands out a page at a time.
-        let net = match read_slot(files.net.as_ref(), buf, End::Eof).map_err(|f| (Slot::Net, f))? {
+        // net/dev has a record per interface, which the kernel hands out a page at a time: a short
+        // read with room for another record is the whole file (one `pread` for a container's few
+        // interfaces), else it is read on to its end.
+        let net = match read_slot(
+            files.net.as_ref(),
+            buf,
+            End::Records(NET_DEV_RECORD_MAX_BYTES),
+        )
+        .map_err(|f| (Slot::Net, f))?
+        {
             Some(t) => docker_net(t).map_err(|w| (Slot::Net, Fail::Parse(w)))?,
             None => Net::default(),
         };
@@ -1420,6 +1507,70 @@ mod tests {
                 ..Sample::default()
             }
         );
+    }
+
+    /// Issue 18: a batch reads `/proc/stat` once, and each sample is the one `sample` gives.
+    #[test]
+    fn a_batch_shares_one_proc_stat_reading() {
+        let s = source("v2-systemd");
+        let mut buf = Vec::new();
+        let (mut a, mut b) = (Files::default(), Files::default());
+        let mut system = None;
+        let first = s
+            .sample_batched(PIHOLE, 1337, &mut a, &mut buf, &mut system, None)
+            .unwrap();
+        assert_eq!(first, s.sample(PIHOLE, 1337, &mut buf).unwrap());
+        let read = system.expect("the first sample of a batch reads /proc/stat");
+        assert_eq!(read.system_cpu_ns, first.system_cpu_ns);
+        // A reading left in `system` is what the batch's next samples use.
+        let given = ProcStat {
+            system_cpu_ns: 7,
+            online_cpus: 3,
+        };
+        system = Some(given);
+        let second = s
+            .sample_batched(HASS, 2001, &mut b, &mut buf, &mut system, None)
+            .unwrap();
+        assert_eq!((second.system_cpu_ns, second.online_cpus), (7, 3));
+        assert_eq!(system, Some(given));
+        let alone = s.sample(HASS, 2001, &mut buf).unwrap();
+        assert_eq!(
+            Sample {
+                system_cpu_ns: alone.system_cpu_ns,
+                online_cpus: alone.online_cpus,
+                ..second
+            },
+            alone
+        );
+    }
+
+    /// Issue 18: the limit file is read on open, then every `CGROUP_LIMIT_REREAD_SAMPLES`th sample
+    /// and after `reread_limit`; the samples between take the known limit.
+    #[test]
+    fn the_limit_is_read_on_open_periodically_and_after_an_update() {
+        let s = source("v2-systemd");
+        let mut buf = Vec::new();
+        let mut files = Files::default();
+        let real = 268_435_456;
+        let mut limit = |files: &mut Files, known| {
+            s.sample_batched(PIHOLE, 1337, files, &mut buf, &mut None, Some(known))
+                .unwrap()
+                .memory_limit
+        };
+        // Not open yet: the file, whatever the caller knows.
+        assert_eq!(limit(&mut files, 5), real);
+        for _ in 1..CGROUP_LIMIT_REREAD_SAMPLES {
+            assert_eq!(limit(&mut files, 5), 5);
+        }
+        assert_eq!(limit(&mut files, 5), real);
+        assert_eq!(limit(&mut files, 5), 5);
+        files.reread_limit();
+        assert_eq!(limit(&mut files, 5), real);
+        // No previous reading: the file.
+        let sample = s
+            .sample_batched(PIHOLE, 1337, &mut files, &mut buf, &mut None, None)
+            .unwrap();
+        assert_eq!(sample.memory_limit, real);
     }
 
     #[test]
