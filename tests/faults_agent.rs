@@ -813,6 +813,10 @@ fn wall_clock_is_used_for_stamps_only_never_for_timers() {
             "src/modes/mod.rs",
             "Docker's `since` when events are re-subscribed (the engine's clock)",
         ),
+        (
+            "src/dockmon/shell.rs",
+            "the DOCKMON_SHELL marker's nonce: the agent's start time, read once",
+        ),
     ];
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
