@@ -25,7 +25,7 @@ mod registry;
 mod shell_support;
 mod support;
 
-use dockmon_server::{DockmonServer, EventKind, Frame, Options, Route};
+use dockmon_server::{DockmonServer, EventKind, Options};
 use memory::{count_alloc_build, Agent};
 use registry::{ImageSpec, Registry};
 use serde_json::{json, Value};
@@ -59,27 +59,10 @@ fn rss_window(agent: &Agent) -> (u64, u64) {
     (lo, hi)
 }
 
-/// The payloads of events `name` the server received.
-fn events(server: &DockmonServer, name: &str) -> Vec<Value> {
-    server
-        .frames()
-        .into_iter()
-        .filter_map(|f| match (&f.route, &f.frame) {
-            (Some(Route::Event { name: n, .. }), Frame::Text(t)) if n == name => {
-                serde_json::from_str::<Value>(t)
-                    .ok()?
-                    .get("payload")
-                    .cloned()
-            }
-            _ => None,
-        })
-        .collect()
-}
-
 fn wait_event(server: &DockmonServer, name: &str, what: &str, f: impl Fn(&Value) -> bool) -> Value {
     let end = Instant::now() + Duration::from_secs(120);
     while Instant::now() < end {
-        if let Some(e) = events(server, name).into_iter().find(|e| f(e)) {
+        if let Some(e) = server.event_payloads(name).into_iter().find(|e| f(e)) {
             return e;
         }
         std::thread::sleep(Duration::from_millis(200));

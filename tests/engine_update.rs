@@ -10,7 +10,7 @@ mod dockmon_server;
 mod registry;
 mod support;
 
-use dockmon_server::{DockmonServer, Frame, Options, Route};
+use dockmon_server::{DockmonServer, Options};
 use registry::{ImageSpec, Registry};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -66,17 +66,8 @@ fn server() -> DockmonServer {
 /// Payloads of the events `name` received so far about container `cid12`.
 fn events(server: &DockmonServer, name: &str, cid12: &str) -> Vec<Value> {
     server
-        .frames()
+        .event_payloads(name)
         .into_iter()
-        .filter_map(|f| match (&f.route, &f.frame) {
-            (Some(Route::Event { name: n, .. }), Frame::Text(t)) if n == name => {
-                serde_json::from_str::<Value>(t)
-                    .ok()?
-                    .get("payload")
-                    .cloned()
-            }
-            _ => None,
-        })
         .filter(|p| {
             name == "update_complete"
                 || p.get("container_id").and_then(Value::as_str) == Some(cid12)

@@ -17,7 +17,7 @@ mod dockmon_server;
 mod memory;
 mod support;
 
-use dockmon_server::{DockmonServer, Frame, Options, Route};
+use dockmon_server::{DockmonServer, Options};
 use memory::{count_alloc_build, Agent};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -147,22 +147,6 @@ fn start_proxy(path: &Path) {
     });
 }
 
-fn events(server: &DockmonServer, name: &str) -> Vec<Value> {
-    server
-        .frames()
-        .into_iter()
-        .filter_map(|f| match (&f.route, &f.frame) {
-            (Some(Route::Event { name: n, .. }), Frame::Text(t)) if n == name => {
-                serde_json::from_str::<Value>(t)
-                    .ok()?
-                    .get("payload")
-                    .cloned()
-            }
-            _ => None,
-        })
-        .collect()
-}
-
 /// A local tag of the test image, removed on drop.
 struct Tag(String);
 
@@ -229,10 +213,10 @@ fn heap_during_a_10000_line_pull_stays_within_64_kib_of_steady() {
     );
     let end = Instant::now() + Duration::from_secs(120);
     let complete = loop {
-        if let Some(c) = events(&server, "update_complete").pop() {
+        if let Some(c) = server.event_payloads("update_complete").pop() {
             break c;
         }
-        if let Some(p) = events(&server, "update_progress").last() {
+        if let Some(p) = server.event_payloads("update_progress").last() {
             assert!(
                 !matches!(p["stage"].as_str(), Some("failed" | "rollback")),
                 "update failed: {p}\n{}",
@@ -247,7 +231,7 @@ fn heap_during_a_10000_line_pull_stays_within_64_kib_of_steady() {
         std::thread::sleep(Duration::from_millis(200));
     };
     let (after_in_use, after_high) = agent.heap();
-    let layer_events = events(&server, "update_layer_progress");
+    let layer_events = server.event_payloads("update_layer_progress");
     eprintln!(
         "steady: in use {steady_in_use} B, high-water {steady_high} B; after a {PROGRESS_LINES}-line pull and the update: in use {after_in_use} B, high-water {after_high} B (+{} B); {} update_layer_progress events",
         after_high.saturating_sub(steady_high),

@@ -3015,6 +3015,24 @@ impl DockmonServer {
             .collect()
     }
 
+    /// Payloads of the events named `name` (any `"command"` of an event frame: `update_progress`,
+    /// `deploy_complete`, …) received so far, oldest first.
+    pub fn event_payloads(&self, name: &str) -> Vec<Value> {
+        let st = self.lock();
+        st.frames
+            .iter()
+            .filter_map(|f| match (&f.route, &f.frame) {
+                (Some(Route::Event { name: n, .. }), Frame::Text(t)) if n == name => {
+                    serde_json::from_str::<Value>(t)
+                        .ok()?
+                        .get("payload")
+                        .cloned()
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Waits until at least `count` events of a kind have arrived; returns them all (possibly
     /// fewer on timeout).
     pub fn wait_events(&self, kind: EventKind, count: usize, timeout: Duration) -> Vec<Value> {
