@@ -1,7 +1,12 @@
 //! RSS after the rare features have run (issue 18 acceptance, issue 16 budget): a steady agent runs
 //! a shell session, an update and a compose deployment once each, and its RSS comes back to within
-//! 128 KiB of where it was before; idle after the deployment, issue #4's limits hold (RSS 2,048 KiB,
-//! heap in use 512 KiB). The heap high-water during the deployment is printed for the notes.
+//! 128 KiB of where it was before; idle with the stack deployed, issue #4's limits hold (RSS 2,048
+//! KiB, heap in use 512 KiB). The heap high-water during the deployment is printed for the notes.
+//!
+//! The return is judged on the same host: the stack is taken down again (`deploy_compose` `down`,
+//! itself a rare command) before the last window, so both windows see the same containers. With the
+//! stack's two networked containers left up, the steady agent has more to list and sample, and its
+//! steady RSS is rightly higher (64-90 KiB here); that is the host's growth, not the rare code's.
 //!
 //! The agent is the static musl release build with the counting allocator (tests/support/memory.rs),
 //! the one place where the text layout of issue 18 (hot text packed, unused pages given back by
@@ -43,9 +48,14 @@ const HEAP_IN_USE_MAX_BYTES: u64 = 512 * KIB;
 const STEADY: usize = 5;
 const SLEEPER: &[&str] = &["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"];
 
-/// Lowest and highest RSS over one text-release period plus two seconds.
+/// Lowest and highest RSS over the longest periodic cycle of a steady agent plus two seconds: a
+/// text-release period, and the sampler's re-list of running containers (every minute), so both
+/// windows hold everything the steady agent does. A 32 s window held no re-list before the rare
+/// features ran and one after, and the re-list's own pages were taken for a residue of them.
 fn rss_window(agent: &Agent) -> (u64, u64) {
-    let end = Instant::now() + Duration::from_secs(dockmon_agent::limits::TEXT_RELEASE_EVERY_S + 2);
+    let cycle_s = dockmon_agent::limits::TEXT_RELEASE_EVERY_S
+        .max(dockmon_agent::limits::SAMPLER_RELIST_INTERVAL_MS.div_ceil(1000));
+    let end = Instant::now() + Duration::from_secs(cycle_s + 2);
     let (mut lo, mut hi) = (u64::MAX, 0);
     let mut trace = Vec::new();
     while Instant::now() < end {
@@ -204,7 +214,7 @@ fn rss_returns_after_a_shell_an_update_and_a_deployment() {
     });
     let (_, high_water_update) = agent.heap();
 
-    // 3. A compose deployment of two services, left up.
+    // 3. A compose deployment of two services.
     let yaml = format!(
         "services:\n  web:\n    image: {IMAGE}\n    command: {cmd}\n    environment:\n      \
          ROLE: web\n    labels:\n      tier: front\n  worker:\n    image: {IMAGE}\n    \
@@ -213,41 +223,34 @@ fn rss_returns_after_a_shell_an_update_and_a_deployment() {
         cmd = serde_json::to_string(SLEEPER).unwrap()
     );
     let deployment = format!("host:{project}");
-    let id = server.send_command(
-        "deploy_compose",
-        json!({
-            "deployment_id": deployment,
-            "project_name": project,
-            "compose_content": yaml,
-            "env_file_content": "",
-            "env_files": {},
-            "action": "up",
-            "remove_volumes": false,
-            "profiles": [],
-            "force_recreate": false,
-            "pull_images": false,
-            "wait_for_healthy": false,
-            "health_timeout": 60,
-            "registry_credentials": [],
-        }),
-    );
-    let reply = server.wait_reply(&id, Duration::from_secs(20));
-    assert_eq!(
-        reply["payload"],
-        json!({"status": "deployment_started"}),
-        "{reply}"
-    );
-    let done = wait_event(&server, "deploy_complete", "the deployment", |e| {
-        e["deployment_id"] == deployment.as_str()
-    });
-    assert_eq!(done["success"], true, "{done}");
+    deploy(&server, &deployment, &project, &yaml, "up");
     let (_, high_water_deploy) = agent.heap();
     eprintln!(
         "heap high-water: steady {high_water_steady} B, after the shell {high_water_shell} B, \
          the update {high_water_update} B, the deployment {high_water_deploy} B"
     );
 
-    // One release period for the rare code to be given back, then one measured.
+    // Idle with the stack up, past one release: issue #4's ceilings.
+    std::thread::sleep(Duration::from_secs(
+        dockmon_agent::limits::TEXT_RELEASE_EVERY_S + 2,
+    ));
+    let (up_rss, (up_heap, _)) = (agent.status_kib("VmRSS:"), agent.heap());
+    eprintln!(
+        "idle with the stack up: RSS {up_rss} KiB (anon {} KiB), heap in use {up_heap} B",
+        agent.status_kib("RssAnon:")
+    );
+    assert!(
+        up_rss <= RSS_MAX_KIB,
+        "RSS {up_rss} KiB idle after a deployment"
+    );
+    assert!(
+        up_heap <= HEAP_IN_USE_MAX_BYTES,
+        "heap in use {up_heap} B idle after a deployment"
+    );
+
+    // The stack down again, so the last window sees the containers the first one saw; then one
+    // release period for the rare code to be given back, and one cycle measured.
+    deploy(&server, &deployment, &project, &yaml, "down");
     std::thread::sleep(Duration::from_secs(
         dockmon_agent::limits::TEXT_RELEASE_EVERY_S + 2,
     ));
@@ -265,12 +268,56 @@ fn rss_returns_after_a_shell_an_update_and_a_deployment() {
          {steady_lo}-{steady_hi} KiB"
     );
     assert!(
-        after_hi <= RSS_MAX_KIB,
-        "RSS {after_hi} KiB idle after a deployment"
-    );
-    assert!(
         heap_after <= HEAP_IN_USE_MAX_BYTES,
-        "heap in use {heap_after} B idle after a deployment"
+        "heap in use {heap_after} B idle after the deployment"
     );
     assert!(!agent.log().contains("panicked"), "{}", agent.log());
+}
+
+/// `deploy_compose` with `action` for the project, waited for until `deploy_complete`, which must
+/// say success.
+fn deploy(server: &DockmonServer, deployment: &str, project: &str, yaml: &str, action: &str) {
+    let before = server.event_payloads("deploy_complete").len();
+    let id = server.send_command(
+        "deploy_compose",
+        json!({
+            "deployment_id": deployment,
+            "project_name": project,
+            "compose_content": yaml,
+            "env_file_content": "",
+            "env_files": {},
+            "action": action,
+            "remove_volumes": action == "down",
+            "profiles": [],
+            "force_recreate": false,
+            "pull_images": false,
+            "wait_for_healthy": false,
+            "health_timeout": 60,
+            "registry_credentials": [],
+        }),
+    );
+    let reply = server.wait_reply(&id, Duration::from_secs(20));
+    assert_eq!(
+        reply["payload"],
+        json!({"status": "deployment_started"}),
+        "{reply}"
+    );
+    let end = Instant::now() + Duration::from_secs(120);
+    loop {
+        // The deployment's `deploy_complete` events so far: the up's, then the down's.
+        let done = server.event_payloads("deploy_complete");
+        if let Some(e) = done
+            .iter()
+            .skip(before)
+            .find(|e| e["deployment_id"] == deployment)
+        {
+            assert_eq!(e["success"], true, "{action}: {e}");
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "no deploy_complete for {action} within 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
