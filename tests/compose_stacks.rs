@@ -3,6 +3,8 @@
 //! with what Debian's docker-compose 1.29 (the oracle) creates from the same file; re-up with no
 //! change recreates nothing, a change recreates only the named service, down removes everything.
 //! Also: unsupported keys and malformed YAML create nothing; remove_volumes; scan and read.
+#[path = "support/compose.rs"]
+mod compose;
 #[path = "support/dockmon_server.rs"]
 #[allow(dead_code)]
 mod dockmon_server;
@@ -10,7 +12,7 @@ mod dockmon_server;
 mod registry;
 mod support;
 
-use dockmon_server::{DockmonServer, Frame, Options};
+use dockmon_server::{DockmonServer, Options};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -122,62 +124,15 @@ fn fixture(name: &str) -> String {
     .unwrap()
 }
 
-/// Sends deploy_compose and waits for its deploy_complete (returns it with the progress events).
-fn deploy(server: &DockmonServer, project: &str, payload: Value) -> (Value, Vec<Value>) {
-    let dep_id = format!(
-        "host:{project}:{}",
-        Instant::now().elapsed().as_nanos() + rand_u64()
-    );
-    let mut p = json!({
-        "deployment_id": dep_id,
-        "project_name": project,
-        "compose_content": "",
-        "env_file_content": "",
-        "env_files": {},
-        "action": "up",
-        "remove_volumes": false,
-        "profiles": [],
-        "force_recreate": false,
-        "pull_images": false,
-        "wait_for_healthy": false,
-        "health_timeout": 60,
-        "registry_credentials": [],
-    });
-    for (k, v) in payload.as_object().unwrap() {
-        p[k] = v.clone();
-    }
-    let id = server.send_command("deploy_compose", p);
-    let reply = server.wait_reply(&id, Duration::from_secs(10));
-    assert_eq!(
-        reply["payload"],
-        json!({"status": "deployment_started"}),
-        "{reply}"
-    );
-    let end = Instant::now() + Duration::from_secs(180);
-    loop {
-        let events: Vec<Value> = server
-            .frames()
-            .into_iter()
-            .filter_map(|f| match f.frame {
-                Frame::Text(t) => serde_json::from_str::<Value>(&t).ok(),
-                _ => None,
-            })
-            .filter(|v| v["type"] == "event" && v["payload"]["deployment_id"] == dep_id.as_str())
-            .collect();
-        if let Some(done) = events.iter().find(|e| e["command"] == "deploy_complete") {
-            let progress = events
-                .iter()
-                .filter(|e| e["command"] == "deploy_progress")
-                .map(|e| e["payload"].clone())
-                .collect();
-            return (done["payload"].clone(), progress);
-        }
-        assert!(Instant::now() < end, "no deploy_complete for {dep_id}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// Sends deploy_compose under a fresh deployment ID and waits for its deploy_complete (returns it
+/// with the progress events).
+fn deploy(server: &DockmonServer, project: &str, overrides: Value) -> (Value, Vec<Value>) {
+    let dep_id = format!("host:{project}:{}", nanos());
+    compose::deploy(server, compose::payload(&dep_id, project, overrides))
 }
 
-fn rand_u64() -> u128 {
+/// Nanoseconds since the epoch: a seed, and a fresh deployment ID.
+fn nanos() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -383,12 +338,11 @@ fn compose_cli(dir: &Path, project: &str, args: &[&str]) -> std::process::Output
         .expect("docker-compose (Debian's docker-compose 1.29) is needed as the oracle")
 }
 
-/// What a fixture needs besides its YAML: env files by name.
 /// `count` consecutive ports, each free for TCP and UDP on all addresses, in 20000-32767 (below
 /// Linux's ephemeral range, so no outgoing connection of another test takes one meanwhile).
 fn free_port_block(count: u16) -> u16 {
     use std::net::{TcpListener, UdpSocket};
-    let mut seed = rand_u64() as u64;
+    let mut seed = nanos() as u64;
     for _ in 0..1000 {
         seed = seed
             .wrapping_mul(6364136223846793005)

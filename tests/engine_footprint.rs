@@ -19,6 +19,8 @@
 //! test server.
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
+#[path = "support/compose.rs"]
+mod compose;
 #[path = "support/dockmon_server.rs"]
 #[allow(dead_code)]
 mod dockmon_server;
@@ -80,37 +82,6 @@ fn wait_event(server: &DockmonServer, name: &str, what: &str, f: impl Fn(&Value)
     panic!("no {name} for {what} within 120 s");
 }
 
-/// Removes the compose project's containers, networks and volumes (by compose's label).
-struct Project(String);
-
-impl Drop for Project {
-    fn drop(&mut self) {
-        let label = format!("label=com.docker.compose.project={}", self.0);
-        for (kind, list) in [
-            ("container", vec!["ps", "-aq", "--filter", &label]),
-            ("network", vec!["network", "ls", "-q", "--filter", &label]),
-            ("volume", vec!["volume", "ls", "-q", "--filter", &label]),
-        ] {
-            let ids = std::process::Command::new("docker")
-                .args(&list)
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
-                .unwrap_or_default();
-            for id in ids.split_whitespace() {
-                let rm: &[&str] = match kind {
-                    "container" => &["rm", "-f", "-v"],
-                    "network" => &["network", "rm"],
-                    _ => &["volume", "rm", "-f"],
-                };
-                let _ = std::process::Command::new("docker")
-                    .args(rm)
-                    .arg(id)
-                    .output();
-            }
-        }
-    }
-}
-
 #[test]
 fn rss_returns_after_a_shell_an_update_and_a_deployment() {
     require_engine();
@@ -137,7 +108,7 @@ fn rss_returns_after_a_shell_an_update_and_a_deployment() {
     let old = cs.run("update", &["--network", "none"], SLEEPER);
     // `Containers` removes by name, and the updated container keeps the name.
     let project = format!("dmt-footprint-{pid}");
-    let _project = Project(project.clone());
+    let _project = compose::Project(project.clone());
 
     let server = DockmonServer::start(Options::default().with_token(TOKEN, None, None));
     let home = tempdir("footprint-agent");
@@ -277,47 +248,11 @@ fn rss_returns_after_a_shell_an_update_and_a_deployment() {
 /// `deploy_compose` with `action` for the project, waited for until `deploy_complete`, which must
 /// say success.
 fn deploy(server: &DockmonServer, deployment: &str, project: &str, yaml: &str, action: &str) {
-    let before = server.event_payloads("deploy_complete").len();
-    let id = server.send_command(
-        "deploy_compose",
-        json!({
-            "deployment_id": deployment,
-            "project_name": project,
-            "compose_content": yaml,
-            "env_file_content": "",
-            "env_files": {},
-            "action": action,
-            "remove_volumes": action == "down",
-            "profiles": [],
-            "force_recreate": false,
-            "pull_images": false,
-            "wait_for_healthy": false,
-            "health_timeout": 60,
-            "registry_credentials": [],
-        }),
+    let payload = compose::payload(
+        deployment,
+        project,
+        json!({"compose_content": yaml, "action": action, "remove_volumes": action == "down"}),
     );
-    let reply = server.wait_reply(&id, Duration::from_secs(20));
-    assert_eq!(
-        reply["payload"],
-        json!({"status": "deployment_started"}),
-        "{reply}"
-    );
-    let end = Instant::now() + Duration::from_secs(120);
-    loop {
-        // The deployment's `deploy_complete` events so far: the up's, then the down's.
-        let done = server.event_payloads("deploy_complete");
-        if let Some(e) = done
-            .iter()
-            .skip(before)
-            .find(|e| e["deployment_id"] == deployment)
-        {
-            assert_eq!(e["success"], true, "{action}: {e}");
-            return;
-        }
-        assert!(
-            Instant::now() < end,
-            "no deploy_complete for {action} within 120 s"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let (done, _) = compose::deploy(server, payload);
+    assert_eq!(done["success"], true, "{action}: {done}");
 }

@@ -16,6 +16,8 @@
 //! docker-registry (the interrupted update pulls from a real registry) and busybox-static.
 //!
 //! The soak (`bench/soak`) is the ignored test `soak` at the end of this file.
+#[path = "support/compose.rs"]
+mod compose;
 #[path = "support/dockmon_server.rs"]
 #[allow(dead_code)]
 mod dockmon_server;
@@ -1333,28 +1335,6 @@ fn shell_session_interrupted_by_a_lost_connection_leaves_no_shell_behind() {
     assert_no_panic(&agent);
 }
 
-/// Removes a compose project's containers and default network however the test ends.
-struct Project(String);
-
-impl Drop for Project {
-    fn drop(&mut self) {
-        let f = format!("label=com.docker.compose.project={}", self.0);
-        if let Ok(out) = std::process::Command::new("docker")
-            .args(["ps", "-aq", "--filter", &f])
-            .output()
-        {
-            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::to_owned)
-                .collect();
-            Named(ids);
-        }
-        let _ = std::process::Command::new("docker")
-            .args(["network", "rm", &format!("{}_default", self.0)])
-            .output();
-    }
-}
-
 /// A compose deployment whose DockMon connection is lost in the middle (the server restarts,
 /// down 3 s, right after the `deployment_started` reply).
 /// Docker: the deployment runs to its end on the agent (it is detached from the connection):
@@ -1363,7 +1343,7 @@ impl Drop for Project {
 #[test]
 fn compose_deployment_interrupted_by_a_lost_connection_completes() {
     let project = format!("dmt-faults-compose-{}", std::process::id());
-    let _cleanup = Project(project.clone());
+    let _cleanup = compose::Project(project.clone());
     ensure_image();
     let yaml = format!(
         "services:\n  first:\n    image: {IMAGE}\n    command: [\"sleep\", \"600\"]\n    network_mode: none\n  second:\n    image: {IMAGE}\n    command: [\"sleep\", \"600\"]\n    network_mode: none\n    depends_on: [first]\n"
@@ -1378,27 +1358,9 @@ fn compose_deployment_interrupted_by_a_lost_connection_completes() {
     );
     server.wait_for_agent(Duration::from_secs(30));
     let dep_id = format!("host:{project}:1");
-    let payload = json!({
-        "deployment_id": dep_id,
-        "project_name": project,
-        "compose_content": yaml,
-        "env_file_content": "",
-        "env_files": {},
-        "action": "up",
-        "remove_volumes": false,
-        "profiles": [],
-        "force_recreate": false,
-        "pull_images": false,
-        "wait_for_healthy": false,
-        "health_timeout": 60,
-        "registry_credentials": [],
-    });
-    let id = server.send_command("deploy_compose", payload);
-    let reply = server.wait_reply(&id, Duration::from_secs(10));
-    assert_eq!(
-        reply["payload"],
-        json!({"status": "deployment_started"}),
-        "{reply}"
+    compose::start(
+        &server,
+        compose::payload(&dep_id, &project, json!({"compose_content": yaml})),
     );
     // Lost at once, while the deployment creates and starts the containers.
     server.restart_after(Duration::from_secs(3));

@@ -10,7 +10,7 @@ use dockmon_server::{BackendVersion, DockmonServer, EventKind, Options, Outcome}
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 use support::*;
 
@@ -32,19 +32,7 @@ impl Agent {
     fn start_with_data(server: &DockmonServer, env: &[(&str, &str)], data: PathBuf) -> Agent {
         require_engine();
         let log = data.with_extension("log");
-        let mut cmd = Command::new(agent_bin());
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DOCKMON_URL", server.url())
-            .env("REGISTRATION_TOKEN", TOKEN)
-            .env("DATA_PATH", &data)
-            .env("LOG_JSON", "false")
-            .env("LOG_LEVEL", "debug")
-            .env("RECONNECT_INITIAL", "200ms")
-            .env("RECONNECT_MAX", "2s")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
+        let mut cmd = agent_command(Command::new(agent_bin()), &server.url(), TOKEN, &data, &log);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -60,14 +48,7 @@ impl Agent {
     }
 
     fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
-        let end = Instant::now() + timeout;
-        while Instant::now() < end {
-            if self.log().contains(needle) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
+        wait_for_log(&self.log, needle, timeout)
     }
 
     /// SIGTERM, then the exit code (killed after 10 s).

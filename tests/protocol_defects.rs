@@ -78,14 +78,7 @@ impl Agent {
     }
 
     fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
-        let end = Instant::now() + timeout;
-        while Instant::now() < end {
-            if self.log().contains(needle) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        false
+        wait_for_log(&self.log, needle, timeout)
     }
 
     /// A field of the agent's /proc status in KiB (`VmHWM`, `RssAnon`).

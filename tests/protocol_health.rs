@@ -17,9 +17,9 @@ use dockmon_server::{DockmonServer, Options, Outcome};
 use health::*;
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
-use support::{agent_bin, require_engine, tempdir};
+use support::{agent_bin, agent_command, require_engine, tempdir};
 
 const TOKEN: &str = "reg-token-health";
 const WAIT: Duration = Duration::from_secs(15);
@@ -40,19 +40,8 @@ impl Agent {
         require_engine();
         let data = tempdir("health-agent");
         let log = data.with_extension("log");
-        let child = Command::new(agent_bin())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DOCKMON_URL", server.url())
-            .env("REGISTRATION_TOKEN", TOKEN)
-            .env("DATA_PATH", &data)
-            .env("LOG_JSON", "false")
-            .env("LOG_LEVEL", "debug")
-            .env("RECONNECT_INITIAL", "200ms")
+        let child = agent_command(Command::new(agent_bin()), &server.url(), TOKEN, &data, &log)
             .env("RECONNECT_MAX", "1s")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
             .envs(env.iter().copied())
             .spawn()
             .expect("spawn the agent");

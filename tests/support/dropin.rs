@@ -247,14 +247,7 @@ impl Agent {
     }
 
     pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
-        let end = Instant::now() + timeout;
-        while Instant::now() < end {
-            if self.log().contains(needle) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
+        crate::support::wait_for_log(&self.log, needle, timeout)
     }
 }
 

@@ -9,7 +9,9 @@
 //! system containerd when `/run/containerd/containerd.sock` exists.
 #![allow(dead_code)]
 
-use crate::support::{agent_bin, docker, ensure_image, require_engine, tempdir, IMAGE};
+use crate::support::{
+    agent_bin, agent_command, docker, ensure_image, require_engine, tempdir, IMAGE,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -231,19 +233,7 @@ impl Agent {
     ) -> Agent {
         let log = data.with_extension("log");
         let bin = bin.map_or_else(agent_bin, Path::to_path_buf);
-        let mut cmd = Command::new(bin);
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DOCKMON_URL", url)
-            .env("REGISTRATION_TOKEN", token)
-            .env("DATA_PATH", &data)
-            .env("LOG_JSON", "false")
-            .env("LOG_LEVEL", "debug")
-            .env("RECONNECT_INITIAL", "200ms")
-            .env("RECONNECT_MAX", "2s")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
+        let mut cmd = agent_command(Command::new(bin), url, token, &data, &log);
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -4,7 +4,9 @@
 //! reply shapes of spec 3.7.3-3.7.5.
 #![allow(dead_code)]
 
-use crate::support::{agent_bin, docker, ensure_image, require_engine, tempdir, IMAGE};
+use crate::support::{
+    agent_bin, agent_command, docker, ensure_image, require_engine, tempdir, IMAGE,
+};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -22,19 +24,7 @@ impl Agent {
         require_engine();
         let data = tempdir("mgmt-agent");
         let log = data.with_extension("log");
-        let mut cmd = Command::new(agent_bin());
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DOCKMON_URL", url)
-            .env("REGISTRATION_TOKEN", token)
-            .env("DATA_PATH", &data)
-            .env("LOG_JSON", "false")
-            .env("LOG_LEVEL", "debug")
-            .env("RECONNECT_INITIAL", "200ms")
-            .env("RECONNECT_MAX", "2s")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
+        let mut cmd = agent_command(Command::new(agent_bin()), url, token, &data, &log);
         if let Some(host) = docker_host {
             cmd.env("DOCKER_HOST", host);
         }

@@ -3,7 +3,7 @@
 //! watchdog.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
@@ -151,6 +151,40 @@ impl Drop for Containers {
 /// The agent binary built for this test run.
 pub fn agent_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_dockmon-agent"))
+}
+
+/// The agent as the protocol suites run it: a clean environment (`PATH` only), the server's URL and
+/// token, its own data directory, debug text logs, and quick reconnects so that a server restart in a
+/// test costs a fraction of a second; stderr goes to `log`. `cmd` is the agent binary or a wrapper
+/// around it. Callers add their own environment afterwards; a later `env` of the same name wins.
+pub fn agent_command(mut cmd: Command, url: &str, token: &str, data: &Path, log: &Path) -> Command {
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DOCKMON_URL", url)
+        .env("REGISTRATION_TOKEN", token)
+        .env("DATA_PATH", data)
+        .env("LOG_JSON", "false")
+        .env("LOG_LEVEL", "debug")
+        .env("RECONNECT_INITIAL", "200ms")
+        .env("RECONNECT_MAX", "2s")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap());
+    cmd
+}
+
+/// Whether the file at `log` holds `needle` within `timeout` (read every 50 ms).
+pub fn wait_for_log(log: &Path, needle: &str, timeout: Duration) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if std::fs::read_to_string(log).is_ok_and(|l| l.contains(needle)) {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Runs the agent with `args` and extra environment; kills it after `limit` (a watchdog, so a hang

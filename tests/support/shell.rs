@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -193,7 +193,7 @@ impl Agent {
         crate::support::require_engine();
         let data = crate::support::tempdir("shell-agent");
         let log = data.with_extension("log");
-        let mut cmd = match wrapper.split_first() {
+        let cmd = match wrapper.split_first() {
             None => Command::new(crate::support::agent_bin()),
             Some((program, args)) => {
                 let mut c = Command::new(program);
@@ -201,18 +201,7 @@ impl Agent {
                 c
             }
         };
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DOCKMON_URL", url)
-            .env("REGISTRATION_TOKEN", TOKEN)
-            .env("DATA_PATH", &data)
-            .env("LOG_JSON", "false")
-            .env("LOG_LEVEL", "debug")
-            .env("RECONNECT_INITIAL", "200ms")
-            .env("RECONNECT_MAX", "2s")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
+        let mut cmd = crate::support::agent_command(cmd, url, TOKEN, &data, &log);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -228,14 +217,7 @@ impl Agent {
     }
 
     pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
-        let end = Instant::now() + timeout;
-        while Instant::now() < end {
-            if self.log().contains(needle) {
-                return true;
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        false
+        crate::support::wait_for_log(&self.log, needle, timeout)
     }
 
     /// VmRSS in KiB.
