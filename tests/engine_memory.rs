@@ -26,7 +26,6 @@ use dockmon_server::{DockmonServer, EventKind, Options};
 use memory::{count_alloc_build, Agent};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -149,25 +148,10 @@ fn run_many(names: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// `docker rm -f` of `names`, in 4 parallel batches.
+/// `docker rm -f` of `names`, one at a time (`support::remove_containers` says why).
 fn remove_many(names: &[String]) {
-    let workers: Vec<_> = names
-        .chunks(names.len().div_ceil(4).max(1))
-        .map(|chunk| {
-            let chunk = chunk.to_vec();
-            std::thread::spawn(move || {
-                let mut args = vec!["rm", "-f"];
-                args.extend(chunk.iter().map(String::as_str));
-                let _ = Command::new("docker")
-                    .args(&args)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-            })
-        })
-        .collect();
-    for w in workers {
-        let _ = w.join();
+    if let Err(e) = remove_containers(None, names) {
+        panic!("{e}");
     }
 }
 

@@ -17,7 +17,7 @@ mod dockmon_server;
 mod registry;
 mod support;
 
-use dockmon_server::{DockmonServer, Frame, Options, Route};
+use dockmon_server::{DockmonServer, Options};
 use registry::{ImageSpec, Registry};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -129,19 +129,7 @@ impl Drop for Guard {
 }
 
 fn progress(server: &DockmonServer) -> Vec<Value> {
-    server
-        .frames()
-        .into_iter()
-        .filter_map(|f| match (&f.route, &f.frame) {
-            (Some(Route::Event { name, .. }), Frame::Text(t)) if name == "selfupdate_progress" => {
-                serde_json::from_str::<Value>(t)
-                    .ok()?
-                    .get("payload")
-                    .cloned()
-            }
-            _ => None,
-        })
-        .collect()
+    server.event_payloads("selfupdate_progress")
 }
 
 fn wait_progress(server: &DockmonServer, timeout: Duration, f: impl Fn(&Value) -> bool) -> Value {

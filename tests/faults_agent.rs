@@ -363,6 +363,26 @@ fn soak() {
 // The fault matrix
 // ---------------------------------------------------------------------------------------------
 
+/// Once the engine is reachable again: stats of `id12` arrive within 20 s, and the agent says it
+/// has subscribed to Docker's events again.
+fn assert_engine_back(server: &DockmonServer, agent: &Agent, id12: &str) {
+    let from = server.events(EventKind::ContainerStats).len();
+    assert!(
+        server.wait_until(Duration::from_secs(20), |s| stats_since(s, from, id12) > 0),
+        "stats did not resume:\n{}",
+        agent.log()
+    );
+    assert!(
+        agent.wait_log(
+            "docker events: subscribed again",
+            1,
+            Duration::from_secs(10)
+        ),
+        "{}",
+        agent.log()
+    );
+}
+
 /// Short container ID → number of `container_stats` frames received since `from`.
 fn stats_since(server: &DockmonServer, from: usize, id12: &str) -> usize {
     server
@@ -527,21 +547,7 @@ fn docker_socket_disappears_and_comes_back() {
     d.start_again();
     d.docker(&["start", &name]);
     let id12 = d.docker(&["inspect", "-f", "{{.Id}}", &name]).trim()[..12].to_owned();
-    let from = server.events(EventKind::ContainerStats).len();
-    assert!(
-        server.wait_until(Duration::from_secs(20), |s| stats_since(s, from, &id12) > 0),
-        "stats did not resume:\n{}",
-        agent.log()
-    );
-    assert!(
-        agent.wait_log(
-            "docker events: subscribed again",
-            1,
-            Duration::from_secs(10)
-        ),
-        "{}",
-        agent.log()
-    );
+    assert_engine_back(&server, &agent, &id12);
     assert!(list(&server).to_string().contains(&id12));
     assert_eq!(agent.count("re-subscribing every second"), 1, "said once");
     assert_eq!(server.registrations().len(), 1);
@@ -991,21 +997,7 @@ fn tcp_engine_goes_away_and_comes_back() {
         "the error names the endpoint: {reply}"
     );
     let _r = relay();
-    let from = server.events(EventKind::ContainerStats).len();
-    assert!(
-        server.wait_until(Duration::from_secs(20), |s| stats_since(s, from, &id12) > 0),
-        "stats did not resume:\n{}",
-        agent.log()
-    );
-    assert!(
-        agent.wait_log(
-            "docker events: subscribed again",
-            1,
-            Duration::from_secs(10)
-        ),
-        "{}",
-        agent.log()
-    );
+    assert_engine_back(&server, &agent, &id12);
     assert_eq!(server.registrations().len(), 1);
     assert_no_panic(&agent);
 }
@@ -1128,16 +1120,7 @@ fn six_mib_cap_with_100_containers_no_oom_kill() {
         "FROM scratch\nCOPY dockmon-agent /dockmon-agent\nENTRYPOINT [\"/dockmon-agent\"]\n",
     )
     .unwrap();
-    let out = std::process::Command::new("docker")
-        .args(["build", "-q", "-t", &tag, dir.to_str().unwrap()])
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::docker_build(None, &tag, &dir);
     struct Image(String);
     impl Drop for Image {
         fn drop(&mut self) {

@@ -24,7 +24,7 @@ mod dockmon_server;
 mod health;
 mod support;
 
-use dockmon_server::{DockmonServer, Frame, Options, Route};
+use dockmon_server::{DockmonServer, Options};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -365,19 +365,7 @@ fn env(
 }
 
 fn progress(server: &DockmonServer) -> Vec<Value> {
-    server
-        .frames()
-        .into_iter()
-        .filter_map(|f| match (&f.route, &f.frame) {
-            (Some(Route::Event { name, .. }), Frame::Text(t)) if name == "selfupdate_progress" => {
-                serde_json::from_str::<Value>(t)
-                    .ok()?
-                    .get("payload")
-                    .cloned()
-            }
-            _ => None,
-        })
-        .collect()
+    server.event_payloads("selfupdate_progress")
 }
 
 fn wait_progress(server: &DockmonServer, skip: usize, timeout: Duration, stage: &str) -> Value {

@@ -107,26 +107,13 @@ fn ensure_nosh_image() -> &'static str {
         .is_ok_and(|s| s.success());
     if !have {
         let dir = tempdir("nosh");
-        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .expect("apt-get install busybox-static");
-        std::fs::copy(busybox, dir.join("busybox")).unwrap();
+        std::fs::copy(busybox(), dir.join("busybox")).unwrap();
         std::fs::write(
             dir.join("Dockerfile"),
             "FROM scratch\nCOPY busybox /busybox\nCMD [\"/busybox\", \"sleep\", \"3600\"]\n",
         )
         .unwrap();
-        let out = Command::new("docker")
-            .args(["build", "-q", "-t", IMAGE, dir.to_str().unwrap()])
-            .env("DOCKER_BUILDKIT", "0")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        docker_build(None, IMAGE, &dir);
     }
     IMAGE
 }

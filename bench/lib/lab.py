@@ -138,8 +138,10 @@ def remove(name):
 
 def remove_all(run_id):
     ids = docker("ps", "-aq", "--filter", "label=%s=%s" % (LABEL, run_id), timeout=60, check=False).split()
-    for i in range(0, len(ids), 50):
-        docker("rm", "-f", *ids[i : i + 50], timeout=300, check=False)
+    # One at a time: Docker 20.10.24 (Debian 12) can deadlock when two running containers on one
+    # network exit at once (moby/moby#46661), and `docker rm -f a b c...` removes in parallel.
+    for cid in ids:
+        docker("rm", "-f", cid, timeout=120, check=False)
     return len(ids)
 
 

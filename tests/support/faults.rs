@@ -10,7 +10,8 @@
 #![allow(dead_code)]
 
 use crate::support::{
-    agent_bin, agent_command, docker, ensure_image, require_engine, tempdir, IMAGE,
+    agent_bin, agent_command, docker, ensure_image, remove_containers, require_engine, tempdir,
+    IMAGE,
 };
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -182,12 +183,10 @@ impl PrivateDockerd {
         }
     }
 
-    /// `docker rm -f names…` in batches.
+    /// `docker rm -f` of `names`, one at a time (`support::remove_containers` says why).
     pub fn remove(&self, names: &[String]) {
-        for chunk in names.chunks(100) {
-            let mut args = vec!["rm", "-f"];
-            args.extend(chunk.iter().map(String::as_str));
-            let _ = self.try_docker(&args);
+        if let Err(e) = remove_containers(Some(&self.host), names) {
+            panic!("{e}");
         }
     }
 }
@@ -198,7 +197,8 @@ impl Drop for PrivateDockerd {
             // Everything on it is ours; `rm -f` is faster than letting dockerd stop each one.
             if let Ok(ids) = self.try_docker(&["ps", "-aq"]) {
                 let ids: Vec<String> = ids.lines().map(str::to_owned).collect();
-                self.remove(&ids);
+                // A hung engine is stopped below all the same.
+                let _ = remove_containers(Some(&self.host), &ids);
             }
         }
         self.stop();
@@ -413,14 +413,8 @@ pub struct Named(pub Vec<String>);
 
 impl Drop for Named {
     fn drop(&mut self) {
-        for chunk in self.0.chunks(100) {
-            let mut args = vec!["rm", "-f"];
-            args.extend(chunk.iter().map(String::as_str));
-            let _ = Command::new("docker")
-                .args(&args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+        if let Err(e) = remove_containers(None, &self.0) {
+            eprintln!("cleanup: {e}");
         }
     }
 }

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use crate::support::{
-    agent_bin, agent_command, docker, ensure_image, require_engine, tempdir, IMAGE,
+    agent_bin, agent_command, docker, docker_build, ensure_image, require_engine, tempdir, IMAGE,
 };
 use serde_json::Value;
 use std::path::PathBuf;
@@ -117,20 +117,7 @@ pub fn build_derived(host: Option<&str>, tag: &str) {
         format!("FROM {IMAGE}\nLABEL dmt.mgmt=\"{tag}\"\n"),
     )
     .unwrap();
-    let mut cmd = Command::new("docker");
-    if let Some(h) = host {
-        cmd.args(["-H", h]);
-    }
-    let out = cmd
-        .args(["build", "-q", "-t", tag, dir.to_str().unwrap()])
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "building {tag}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    docker_build(host, tag, &dir);
 }
 
 /// A dockerd of our own (own data root, exec root, pidfile and socket; no bridge, no iptables; its

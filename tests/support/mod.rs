@@ -56,28 +56,42 @@ pub fn ensure_image() {
         if have {
             return;
         }
-        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .expect("the test image needs a static busybox: apt-get install busybox-static");
         let dir = tempdir("image");
-        std::fs::copy(busybox, dir.join("busybox")).unwrap();
+        std::fs::copy(busybox(), dir.join("busybox")).unwrap();
         std::fs::write(
             dir.join("Dockerfile"),
             "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nCMD [\"/bin/sh\"]\n",
         )
         .unwrap();
-        let out = Command::new("docker")
-            .args(["build", "-q", "-t", IMAGE, dir.to_str().unwrap()])
-            .env("DOCKER_BUILDKIT", "0")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "building {IMAGE}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        docker_build(None, IMAGE, &dir);
     });
+}
+
+/// Debian's static busybox (`busybox-static`), the one binary of the test images.
+pub fn busybox() -> &'static str {
+    ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("the test images need a static busybox: apt-get install busybox-static")
+}
+
+/// `docker [-H host] build -q -t tag dir` with the classic builder (no buildx here); panics with
+/// the builder's error.
+pub fn docker_build(host: Option<&str>, tag: &str, dir: &Path) {
+    let mut cmd = Command::new("docker");
+    if let Some(h) = host {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd
+        .args(["build", "-q", "-t", tag, dir.to_str().unwrap()])
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the docker CLI ({e}); install docker.io"));
+    assert!(
+        out.status.success(),
+        "building {tag}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A fresh directory under the system temp dir.
@@ -136,16 +150,53 @@ impl Containers {
 
 impl Drop for Containers {
     fn drop(&mut self) {
-        if !self.names.is_empty() {
-            let mut args = vec!["rm", "-f"];
-            args.extend(self.names.iter().map(String::as_str));
-            let _ = Command::new("docker")
-                .args(&args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+        if let Err(e) = remove_containers(None, &self.names) {
+            eprintln!("cleanup: {e}");
         }
     }
+}
+
+/// How long one `docker rm -f` may take before the engine counts as hung.
+const REMOVE_WITHIN: Duration = Duration::from_secs(60);
+
+/// `docker [-H host] rm -f` of `names`, one container at a time.
+///
+/// Docker 20.10.24 (Debian 12's docker.io, the engine of CI) can deadlock when two running
+/// containers on one network exit at the same moment: an exiting container's `sbLeave` holds the
+/// network's lock and waits for the controller's, while libnetwork's watch loop holds the
+/// controller's and waits for the network's (moby/moby#46661, fixed in libnetwork's 20.10 branch
+/// after Debian's release). `docker rm -f a b c…` removes in parallel and hung dockerd here three
+/// times in a day; one at a time, each exit's cleanup is over before the next container is killed.
+/// A removal that still takes longer than `REMOVE_WITHIN` is an error naming the container, so a
+/// hung engine fails the test instead of stalling CI. A container that is already gone is not an
+/// error.
+pub fn remove_containers(host: Option<&str>, names: &[String]) -> Result<(), String> {
+    for name in names {
+        let mut cmd = Command::new("docker");
+        if let Some(h) = host {
+            cmd.args(["-H", h]);
+        }
+        let mut child = cmd
+            .args(["rm", "-f", name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run the docker CLI ({e}); install docker.io"))?;
+        let end = Instant::now() + REMOVE_WITHIN;
+        while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+            if Instant::now() >= end {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "`docker rm -f {name}` did not return within {REMOVE_WITHIN:?}: the engine \
+                     hangs (send dockerd SIGUSR1 for its goroutine stacks; moby/moby#46661 is one \
+                     known cause)"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    Ok(())
 }
 
 /// The agent binary built for this test run.
