@@ -70,6 +70,9 @@ struct Reading {
     heap_in_use: Option<u64>,
     heap_high_water: Option<u64>,
     fds: Vec<String>,
+    /// Of `fds`, the unix sockets: the agent's only ones are connections to the engine (the events
+    /// stream, calls in flight, and the idle pool of `limits::IDLE_CONN_MAX_COUNT`).
+    engine_conns: usize,
 }
 
 /// Five readings a second apart, each figure the lowest seen: what stays allocated, not what a
@@ -82,6 +85,7 @@ fn read_agent(agent: &Agent, minute: u64) -> Reading {
         heap_in_use: None,
         heap_high_water: None,
         fds: Vec::new(),
+        engine_conns: 0,
     };
     for i in 0..5 {
         if i > 0 {
@@ -95,10 +99,26 @@ fn read_agent(agent: &Agent, minute: u64) -> Reading {
         }
         let fds = agent.fds();
         if i == 0 || fds.len() < r.fds.len() {
+            r.engine_conns = unix_sockets(agent.pid(), &fds);
             r.fds = fds;
         }
     }
     r
+}
+
+/// How many of `fds` (`N -> socket:[inode]`) are unix sockets of process `pid`'s network namespace.
+fn unix_sockets(pid: u32, fds: &[String]) -> usize {
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/unix")).unwrap_or_default();
+    // Columns: Num RefCount Protocol Flags Type St Inode [Path].
+    let inodes: HashSet<&str> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(6))
+        .collect();
+    fds.iter()
+        .filter_map(|fd| fd.split("socket:[").nth(1)?.strip_suffix(']'))
+        .filter(|inode| inodes.contains(inode))
+        .count()
 }
 
 /// The kind of an open descriptor (`socket`, `anon_inode:[eventfd]`, a path), for the report.
@@ -272,7 +292,11 @@ fn soak() {
         (Some(a), Some(b)) => Some(b as i64 - a as i64),
         _ => None,
     };
-    let leaked_fds = end.fds.len() as i64 - baseline.fds.len() as i64;
+    // Engine connections are pooled: their number follows the highest concurrency seen so far, up to
+    // the pool's bound, so it is held to that bound; every other descriptor must not grow.
+    let others = |r: &Reading| (r.fds.len() - r.engine_conns) as i64;
+    let leaked_fds = others(&end) - others(&baseline);
+    let engine_conns_max = dockmon_agent::limits::IDLE_CONN_MAX_COUNT + 1;
     let registrations = server.registrations().len();
     let log = agent.log();
     let panicked = log.contains("panicked");
@@ -305,6 +329,7 @@ fn soak() {
         "heap_high_water_bytes": [baseline.heap_high_water, end.heap_high_water],
         "fds": [baseline.fds.len(), end.fds.len()],
         "fd_kinds": [fd_kinds(&baseline.fds), fd_kinds(&end.fds)],
+        "engine_connections": [baseline.engine_conns, end.engine_conns],
         "leaked_fds": leaked_fds.max(0),
         "commands_received": sent_early.len(),
         "replies_sent": sent_early.len() - lost.len(),
@@ -317,6 +342,7 @@ fn soak() {
             "rss_drift_kib": SOAK_RSS_DRIFT_MAX_KIB,
             "heap_drift_bytes": SOAK_HEAP_DRIFT_MAX_BYTES,
             "leaked_fds": 0,
+            "engine_connections": engine_conns_max,
             "lost_replies": 0,
         },
     });
@@ -346,6 +372,11 @@ fn soak() {
         "descriptors: {:?} at the baseline, {:?} at the end",
         baseline.fds,
         end.fds
+    );
+    assert!(
+        end.engine_conns <= engine_conns_max,
+        "{} engine connections at the end, more than the events stream and the idle pool ({engine_conns_max})",
+        end.engine_conns
     );
     assert!(lost.is_empty(), "commands without a reply: {lost:?}");
     assert_eq!(dockerd_restarts, 1);
