@@ -105,7 +105,10 @@ fn rss_returns_after_a_shell_an_update_and_a_deployment() {
         cs.run(&format!("steady-{i}"), &["--network", "none"], SLEEPER);
     }
     let shell_box = cs.run("shell", &["--network", "none"], SLEEPER);
-    let old = cs.run("update", &["--network", "none"], SLEEPER);
+    // From v1, pulled from the registry as a host's images are: its `RepoDigests` are in the
+    // container list reply before the update as v2's are after it, so both windows see the same
+    // steady work.
+    let old = cs.run_image("update", &["--network", "none"], &v1, SLEEPER);
     // `Containers` removes by name, and the updated container keeps the name.
     let project = format!("dmt-footprint-{pid}");
     let _project = compose::Project(project.clone());

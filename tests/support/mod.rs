@@ -122,10 +122,15 @@ impl Containers {
 
     /// `docker run -d --name <prefix><name> <flags…> IMAGE <cmd…>`; returns the full ID.
     pub fn run(&mut self, name: &str, flags: &[&str], cmd: &[&str]) -> String {
+        self.run_image(name, flags, IMAGE, cmd)
+    }
+
+    /// `docker run -d --name <prefix><name> <flags…> <image> <cmd…>`; returns the full ID.
+    pub fn run_image(&mut self, name: &str, flags: &[&str], image: &str, cmd: &[&str]) -> String {
         let full = format!("{}{name}", self.prefix);
         let mut args = vec!["run", "-d", "--name", &full];
         args.extend_from_slice(flags);
-        args.push(IMAGE);
+        args.push(image);
         args.extend_from_slice(cmd);
         let id = docker(&args).trim().to_string();
         self.names.push(full);
