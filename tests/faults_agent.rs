@@ -1279,19 +1279,6 @@ fn run_on_shared(names: &[String], workers: usize) {
     }
 }
 
-/// Frames of type `event` with `command` == `name` received so far (whole frames).
-fn event_frames(server: &DockmonServer, name: &str) -> Vec<Value> {
-    server
-        .frames()
-        .into_iter()
-        .filter_map(|f| match f.frame {
-            dockmon_server::Frame::Text(t) => serde_json::from_str::<Value>(&t).ok(),
-            _ => None,
-        })
-        .filter(|v| v["type"] == "event" && v["command"] == name)
-        .collect()
-}
-
 /// A shell session when the DockMon connection is lost (the server restarts).
 /// Docker: the shell is hung up (`kill -HUP` through a second exec), so no shell stays behind in
 /// the container waiting for input that will never come. Log: `shell session <id> started in
@@ -1381,18 +1368,13 @@ fn compose_deployment_interrupted_by_a_lost_connection_completes() {
     server.wait_for_agent(Duration::from_secs(30));
     assert!(
         server.wait_until(Duration::from_secs(90), |s| {
-            event_frames(s, "deploy_complete")
-                .iter()
-                .any(|e| e["payload"]["deployment_id"] == dep_id.as_str())
+            !compose::events(s, "deploy_complete", &dep_id).is_empty()
         }),
         "no deploy_complete after the reconnect:\n{}",
         agent.log()
     );
-    let done = event_frames(&server, "deploy_complete")
-        .into_iter()
-        .find(|e| e["payload"]["deployment_id"] == dep_id.as_str())
-        .unwrap();
-    assert_eq!(done["payload"]["success"], true, "{done}");
+    let done = compose::events(&server, "deploy_complete", &dep_id).remove(0);
+    assert_eq!(done["success"], true, "{done}");
     let f = format!("label=com.docker.compose.project={project}");
     let running = support::docker(&["ps", "-q", "--filter", &f])
         .lines()
@@ -1462,12 +1444,12 @@ fn update_interrupted_by_a_lost_connection_completes() {
     server.wait_for_agent(Duration::from_secs(30));
     assert!(
         server.wait_until(Duration::from_secs(120), |s| {
-            event_frames(s, "update_complete")
+            s.event_payloads("update_complete")
                 .iter()
-                .any(|e| e["payload"]["old_container_id"] == old_id[..12])
+                .any(|e| e["old_container_id"] == old_id[..12])
         }),
         "no update_complete after the reconnect: {:?}\n{}",
-        event_frames(&server, "update_progress"),
+        server.event_payloads("update_progress"),
         agent.log()
     );
     let state = support::docker(&[
