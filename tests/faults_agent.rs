@@ -1424,7 +1424,7 @@ fn update_interrupted_by_a_lost_connection_completes() {
     let server = server();
     let agent = Agent::start(None, &server.url(), TOKEN, &[("LOG_LEVEL", "info")]);
     server.wait_for_agent(Duration::from_secs(30));
-    let id = server.send_command(
+    server.start_detached(
         "update_container",
         json!({
             "container_id": &old_id[..12],
@@ -1433,12 +1433,7 @@ fn update_interrupted_by_a_lost_connection_completes() {
             "health_timeout": 10,
             "registry_auth": null,
         }),
-    );
-    let reply = server.wait_reply(&id, Duration::from_secs(20));
-    assert_eq!(
-        reply["payload"],
-        json!({"status": "update_started"}),
-        "{reply}"
+        "update_started",
     );
     server.restart_after(Duration::from_secs(3));
     server.wait_for_agent(Duration::from_secs(30));

@@ -37,13 +37,7 @@ pub fn payload(deployment_id: &str, project: &str, overrides: Value) -> Value {
 
 /// Sends `deploy_compose` with `payload` and checks the immediate `deployment_started` reply.
 pub fn start(server: &DockmonServer, payload: Value) {
-    let id = server.send_command("deploy_compose", payload);
-    let reply = server.wait_reply(&id, Duration::from_secs(20));
-    assert_eq!(
-        reply["payload"],
-        json!({"status": "deployment_started"}),
-        "{reply}"
-    );
+    server.start_detached("deploy_compose", payload, "deployment_started");
 }
 
 /// The payloads of the `name` events of deployment `deployment_id`, oldest first.

@@ -2948,6 +2948,19 @@ impl DockmonServer {
             .unwrap_or(Outcome::Pending)
     }
 
+    /// Sends a command the agent runs detached (`update_container`, `deploy_compose`) and checks
+    /// that its immediate reply (within 20 s) says `{"status": status}`; panics with the reply
+    /// otherwise. What the command does afterwards arrives as events.
+    pub fn start_detached(&self, command: &str, payload: Value, status: &str) {
+        let id = self.send_command(command, payload);
+        let reply = self.wait_reply(&id, Duration::from_secs(20));
+        assert_eq!(
+            reply["payload"],
+            serde_json::json!({ "status": status }),
+            "{command}: {reply}"
+        );
+    }
+
     /// Waits for the reply frame the agent sent for a command (as received, with `correlation_id`
     /// added when the agent used `id`). Panics if none arrives within `timeout` or the command
     /// ended without one (backend timeout, open breaker, refusal, not connected).
