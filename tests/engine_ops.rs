@@ -416,6 +416,10 @@ fn logs_past_the_cap_keep_the_newest_whole_lines() {
         let c = client();
         let mut cs = Containers::new("logscap");
         // 12000 lines of about 128 bytes with their timestamps: 1.5 MiB, past LOGS_REPLY_MAX_BYTES.
+        // Each stderr line follows its thousand stdout lines once they are flushed and Docker has had
+        // 0.2 s to log them: Docker reads the two streams apart, and under load its stdout side fell
+        // more than 8,000 lines behind, which logged every stderr line before the newest 10,000
+        // lines and left none for the reply (seen with a cold page cache and four tests at once).
         let id = cs.run(
             "many",
             &[],
@@ -423,7 +427,8 @@ fn logs_past_the_cap_keep_the_newest_whole_lines() {
                 "awk",
                 "BEGIN { pad = sprintf(\"%90s\", \"\"); gsub(/ /, \"y\", pad); \
                  for (i = 1; i <= 12000; i++) { printf \"%d %s\\n\", i, pad; \
-                 if (i % 1000 == 0) printf \"e%d\\n\", i > \"/dev/stderr\" } \
+                 if (i % 1000 == 0) { system(\"sleep 0.2\"); \
+                 printf \"e%d\\n\", i > \"/dev/stderr\" } } \
                  system(\"sleep 100000\") }",
             ],
         );
